@@ -1,0 +1,66 @@
+"""The exceptions routilux raises on purpose; each says when and what to do instead."""
+
+from __future__ import annotations
+
+
+class RoutiluxError(Exception):
+    """Base class of the errors routilux raises for you to catch."""
+
+
+class SlotQueueFullError(RoutiluxError):
+    """A slot already holds ``max_queue_length`` unconsumed items; the item was not stored.
+
+    Raised by ``Runtime.post`` (no job is registered) and by ``emit`` after every target
+    was tried. Consume faster, raise ``max_queue_length``, or give the routine a policy.
+    """
+
+
+class QueueFullError(RoutiluxError):
+    """``post`` found the run queue at ``max_queue_size`` and could not wait for room.
+
+    Raised at once with ``block=False``, or after ``timeout`` seconds with ``block=True``.
+    No job was registered, so posting again later is safe.
+    """
+
+
+class WorkerNotRunningError(RoutiluxError, RuntimeError):
+    """The worker addressed by ``worker_id`` no longer accepts work (completed or cancelled)."""
+
+
+class SharedStateError(RoutiluxError, RuntimeError):
+    """A routine's logic assigned an instance attribute while ``Runtime(strict=True)``.
+
+    Logic may run concurrently on one routine object, so instance attributes are shared
+    by every job. Keep per-job values in the JobContext (``get_current_job().set_data``)
+    and worker-level counters in ``worker_state.modify_routine_state``.
+    """
+
+
+class RoutiluxInternalError(RoutiluxError):
+    """A state that cannot happen happened: this is a bug in routilux; please report it."""
+
+
+class DeadlockError(RoutiluxError):
+    """Threads wait for each other's traced locks in a cycle, so none of them can go on.
+
+    Raised from ``acquire`` in exactly one thread of the cycle (the one that found it),
+    when ``routilux.sync.set_deadlock_action("raise")`` is in force (the default). That
+    thread no longer waits; once it releases the locks it holds, the others proceed.
+    Fix the cause by taking locks in one agreed order everywhere, or pass ``timeout=``.
+
+    Attributes:
+        cycle: one dict per thread of the cycle, in wait order: ``thread`` (ident),
+            ``thread_name``, ``routine``, ``job_id``, ``holds`` (the lock the previous
+            thread waits for) and ``waits_for`` (lock names).
+        locks: the lock names the threads wait for, in cycle order.
+        threads: the thread names, in cycle order.
+    """
+
+    def __init__(self, message: str, cycle: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.cycle: list[dict[str, object]] = list(cycle or [])
+        self.locks: list[str] = [str(step["waits_for"]) for step in self.cycle]
+        self.threads: list[str] = [str(step["thread_name"]) for step in self.cycle]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.cycle))

@@ -1,0 +1,163 @@
+"""JobContext: the state of one posted request, shared by every routine the job reaches."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from ._status import TERMINAL_JOB_STATUSES, JobStatus
+
+_VALID_TERMINAL = ", ".join(sorted(TERMINAL_JOB_STATUSES))
+
+
+@dataclass(eq=False)
+class JobContext:
+    """One request's context: its id, metadata, data shared across branches, and status.
+
+    Every method is atomic. ``status`` is a plain string that compares equal to
+    ``JobStatus`` members. A job posted to a runtime finishes by itself once nothing is
+    queued or running on its behalf; an explicit ``complete(...)`` wins over that.
+    """
+
+    job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    worker_id: str = ""
+    flow_id: str = ""
+    created_at: datetime = field(default_factory=datetime.now)
+    completed_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    trace_log: list[dict[str, Any]] = field(default_factory=list)
+    status: str = JobStatus.PENDING.value
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: threading.Event | None = None
+        self._callbacks: list[Callable[[JobContext], None]] | None = None
+        # Set by the runtime that owns this job: called for the first terminal transition.
+        self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
+
+    # -- data ---------------------------------------------------------------------------
+    def set_data(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` in this job's data (visible to every branch)."""
+        with self._lock:
+            self.data[key] = value
+
+    def get_data(self, key: str, default: Any = None) -> Any:
+        """The job data under ``key``, else ``default`` (metadata is not consulted)."""
+        with self._lock:
+            return self.data.get(key, default)
+
+    def trace(self, routine_id: str, action: str, details: dict[str, Any] | None = None) -> None:
+        """Append a ``{timestamp, routine_id, action, details}`` entry to ``trace_log``."""
+        entry = {
+            "timestamp": datetime.now().isoformat(),
+            "routine_id": routine_id,
+            "action": action,
+            "details": dict(details) if details else {},
+        }
+        with self._lock:
+            self.trace_log.append(entry)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_JOB_STATUSES
+
+    def start(self) -> None:
+        """Mark the job running (the runtime does this when it is posted)."""
+        with self._lock:
+            if self.status == JobStatus.PENDING:
+                self.status = JobStatus.RUNNING.value
+
+    def complete(self, status: str = "completed", error: str | None = None) -> bool:
+        """Finish the job with ``status``; only the first terminal transition counts.
+
+        Returns:
+            True if this call finished the job, False if it was already finished.
+
+        Raises:
+            ValueError: ``status`` is not a terminal status.
+        """
+        status = str(status.value if isinstance(status, JobStatus) else status)
+        if status not in TERMINAL_JOB_STATUSES:
+            raise ValueError(
+                f"cannot complete job {self.job_id!r} with status {status!r}; "
+                f"valid: {_VALID_TERMINAL}"
+            )
+        if self._finisher is not None:
+            return self._finisher(self, status, error)
+        return self._mark_terminal(status, error)
+
+    def _mark_terminal(self, status: str, error: str | None) -> bool:
+        with self._lock:
+            if self.status in TERMINAL_JOB_STATUSES:
+                return False
+            self.status = status
+            self.error = error
+            self.completed_at = datetime.now()
+            done = self._done
+            callbacks, self._callbacks = self._callbacks, None
+        if done is not None:
+            done.set()
+        if callbacks:
+            for cb in callbacks:
+                cb(self)
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is terminal; True if it is, False after ``timeout`` seconds."""
+        with self._lock:
+            if self.status in TERMINAL_JOB_STATUSES:
+                return True
+            if self._done is None:
+                self._done = threading.Event()
+            done = self._done
+        return done.wait(timeout)
+
+    def add_done_callback(self, fn: Callable[[JobContext], None]) -> None:
+        """Call ``fn(job)`` once the job is terminal (at once if it already is)."""
+        with self._lock:
+            if self.status not in TERMINAL_JOB_STATUSES:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def __await__(self):
+        """``await job`` in a notebook cell or coroutine waits without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JobContext] = loop.create_future()
+
+        def _resolve(job: JobContext) -> None:
+            def _set() -> None:
+                if not future.done():
+                    future.set_result(job)
+
+            loop.call_soon_threadsafe(_set)
+
+        self.add_done_callback(_resolve)
+        return future.__await__()
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "job_id": self.job_id,
+                "worker_id": self.worker_id,
+                "flow_id": self.flow_id,
+                "created_at": self.created_at.isoformat() if self.created_at else None,
+                "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+                "metadata": dict(self.metadata),
+                "data": dict(self.data),
+                "trace_log": list(self.trace_log),
+                "status": str(self.status),
+                "error": self.error,
+            }
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.job_id} status={self.status}>"

@@ -1,0 +1,211 @@
+"""WorkerPool: threads taking tasks from one FIFO run queue; resizable while running.
+
+Design (the invariants the runtime relies on):
+- One lock guards the run queue, the busy/idle counts and the map of running tasks, so
+  ``statistics()`` is exact, and the runtime does its per-task bookkeeping under the same
+  lock in the same acquisition that hands the thread its next task (one lock round trip
+  per task on the worker side).
+- A thread takes a task only while the number of live threads does not exceed the size;
+  after ``resize(n)`` down, surplus threads exit as soon as they finish their current
+  task, so no task *starts* while more than ``n`` threads are busy.
+- Threads are spawned lazily, when a task arrives and no thread is idle, up to the size.
+- Threads hold the pool, never the runtime; tasks carry what they need.
+
+Rejected: ``ThreadPoolExecutor`` (its queue is private, so depth and waits would be
+guesses, and it cannot shrink), and sentinel-based shrinking (a sentinel waits behind the
+whole queue, so a shrink would take effect only after a drain).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger("routilux")
+
+MAX_REASONABLE_POOL = 1000
+
+
+class PoolTask(Protocol):
+    def run(self) -> None: ...
+
+    def done_locked(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PoolStatistics:
+    """A snapshot of a pool: ``size`` set, live ``threads``, ``busy``, ``idle``, ``queued``."""
+
+    size: int
+    threads: int
+    busy: int
+    idle: int
+    queued: int
+    completed: int
+
+
+def check_pool_size(size: Any, *, allow_zero: bool) -> int:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"thread_pool_size must be an int, got {size!r}")
+    low = 0 if allow_zero else 1
+    if size < low:
+        raise ValueError(
+            f"thread_pool_size must be >= {low}, got {size}"
+            + (" (0 = the shared 100-thread pool)" if allow_zero else "")
+        )
+    if size > MAX_REASONABLE_POOL:
+        logger.warning("thread_pool_size=%d is very large; threads cost memory", size)
+    return size
+
+
+class WorkerPool:
+    """A resizable pool of daemon threads over one FIFO run queue."""
+
+    def __init__(self, size: int, name_prefix: str = "RoutiluxWorker") -> None:
+        self._size = check_pool_size(size, allow_zero=False)
+        self._prefix = name_prefix
+        self.lock = threading.Lock()
+        self._cond = threading.Condition(self.lock)  # idle threads wait here
+        self.room = threading.Condition(self.lock)  # bounded posts wait here
+        self.room_waiters = 0
+        self.tasks: deque[Any] = deque()
+        self.running: dict[int, Any] = {}  # thread ident -> task
+        self._threads: dict[int, threading.Thread] = {}
+        self._alive = 0
+        self._busy = 0
+        self._idle_waiting = 0
+        self._completed = 0
+        self._closed = False
+        self._names = itertools.count(1)
+
+    # -- submission (callers may hold ``lock`` and use the *_locked variant) ------------
+    def submit(self, task: Any) -> None:
+        with self.lock:
+            self.submit_locked(task)
+
+    def submit_locked(self, task: Any) -> None:
+        if self._closed:
+            raise RuntimeError("cannot submit to a pool after shutdown")
+        self.tasks.append(task)
+        if self._idle_waiting:
+            self._cond.notify()
+        elif self._alive < self._size:
+            self._spawn_locked()
+
+    def _spawn_locked(self) -> None:
+        self._alive += 1
+        t = threading.Thread(
+            target=_work, args=(self,), name=f"{self._prefix}-{next(self._names)}", daemon=True
+        )
+        t.start()
+        self._threads[t.ident] = t  # type: ignore[index]
+
+    # -- sizing -------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def resize(self, size: int) -> int:
+        """Set the size; returns the old one. Takes effect while tasks run."""
+        size = check_pool_size(size, allow_zero=False)
+        with self.lock:
+            old, self._size = self._size, size
+            if size > old:
+                backlog = len(self.tasks) - self._idle_waiting
+                for _ in range(min(backlog, size - self._alive)):
+                    self._spawn_locked()
+            else:
+                self._cond.notify_all()
+        return old
+
+    def statistics(self) -> PoolStatistics:
+        with self.lock:
+            return self.statistics_locked()
+
+    def statistics_locked(self) -> PoolStatistics:
+        return PoolStatistics(
+            size=self._size, threads=self._alive, busy=self._busy,
+            idle=self._alive - self._busy, queued=len(self.tasks), completed=self._completed,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def shutdown(self, timeout: float | None = 5.0) -> list[Any]:
+        """Stop taking tasks; returns the tasks that never started. Joins the threads."""
+        with self.lock:
+            self._closed = True
+            abandoned = list(self.tasks)
+            self.tasks.clear()
+            self._cond.notify_all()
+            self.room.notify_all()
+            threads = list(self._threads.values())
+        me = threading.current_thread()
+        for t in threads:
+            if t is not me:
+                t.join(timeout)
+        return abandoned
+
+    def thread_names(self) -> dict[int, str]:
+        with self.lock:
+            return {ident: t.name for ident, t in self._threads.items()}
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return f"<WorkerPool size={s.size} busy={s.busy} queued={s.queued}>"
+
+
+def _work(pool: WorkerPool) -> None:
+    """The worker loop: finish the last task's bookkeeping, take the next, run it."""
+    lock = pool.lock
+    cond = pool._cond
+    tasks = pool.tasks
+    running = pool.running
+    me = threading.get_ident()
+    task: Any = None
+    while True:
+        finished: Any = None
+        exiting = False
+        with lock:
+            if task is not None:
+                pool._busy -= 1
+                pool._completed += 1
+                del running[me]
+                finished = task.done_locked()
+                task = None
+            # A job finished: settle it outside the lock first, then come back for work.
+            if finished is None:
+                while True:
+                    if pool._alive > pool._size or (pool._closed and not tasks):
+                        pool._alive -= 1
+                        pool._threads.pop(me, None)
+                        exiting = True
+                        break
+                    if tasks:
+                        break
+                    pool._idle_waiting += 1
+                    cond.wait()
+                    pool._idle_waiting -= 1
+                if not exiting:
+                    task = tasks.popleft()
+                    pool._busy += 1
+                    running[me] = task
+                    if pool.room_waiters:
+                        pool.room.notify()
+        if finished is not None:
+            try:
+                finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
+            except Exception:  # our machinery: never kill a worker thread
+                logger.exception("routilux: error finishing a job; this is a bug in routilux")
+            continue
+        if exiting:
+            return
+        try:
+            task.run()
+        except BaseException:  # task.run handles user errors; this is our own fault
+            logger.exception("routilux: task machinery failed; this is a bug in routilux")

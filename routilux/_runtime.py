@@ -1,0 +1,1232 @@
+"""Runtime: workers (live flow instances), job tracking, and the pool their logic runs on.
+
+Design (invariants):
+- Routing runs in the delivering thread (the poster, or the pool thread whose logic
+  emits): enqueue + policy + consume happen under a per-(worker, routine) lock, and a
+  firing policy puts one task on the run queue. emit never waits for downstream logic.
+- Bookkeeping (jobs in flight, worker in-flight counts, counters) happens under the
+  pool's lock, in the same acquisition in which a pool thread takes its next task.
+- A job is in flight while its post, an activation under it, a retry or a time-interval
+  re-check it owns is outstanding; at zero it completes, unless it already finished.
+- Worker threads and the monitor hold the runtime weakly; all threads are daemons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import _context
+from ._calling import make_caller
+from ._context import Activation, _activation
+from ._error_handler import ErrorHandler, ErrorStrategy
+from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError
+from ._flow import Flow
+from ._job import JobContext
+from ._pool import PoolStatistics, WorkerPool, check_pool_size
+from ._registry import FlowRegistry, WorkerRegistry
+from ._routine import Routine
+from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
+from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus, JobStatus
+from ._worker_state import WorkerState
+
+logger = logging.getLogger("routilux")
+
+MAX_FINISHED_JOBS = 10_000  # finished jobs kept per runtime for get_job / list_jobs
+SHARED_POOL_SIZE = 100  # threads of the process-wide pool used by Runtime(thread_pool_size=0)
+SAMPLE_INTERVAL_S = 0.1  # seconds between queue-depth samples while tracing
+LONG_TASK_SAMPLE_S = 0.1  # seconds a task runs before its stack is sampled once
+DEADLINE_SWEEP_S = 0.5  # seconds between sweeps of finished jobs off the deadline queues
+_DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
+_FAILED_OR_CANCELLED = frozenset({"failed", "cancelled"})
+
+
+def _worker_of(worker_state: Any) -> _Worker | None:
+    """The live worker behind a WorkerState, else None."""
+    ref = getattr(worker_state, "_worker_ref", None)
+    return ref() if ref is not None else None
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class RuntimeStatistics:
+    """A snapshot of a runtime, safe to read from any thread.
+
+    ``pool_size`` is the size last set (the pool converges to it); ``threads`` the live
+    pool threads; ``busy``/``idle`` threads; ``queued`` activations waiting in the run
+    queue; ``jobs`` status -> count over every job posted; ``in_flight`` outstanding
+    activations, retries and re-checks; ``trace_dropped`` events the tracer discarded.
+    """
+
+    pool_size: int
+    threads: int
+    busy: int
+    idle: int
+    queued: int
+    max_queue_size: int | None
+    jobs: dict[str, int]
+    posted: int
+    completed: int
+    failed: int
+    cancelled: int
+    running: int
+    in_flight: int
+    workers: int
+    tasks_completed: int
+    trace_dropped: int
+    uptime_s: float
+    shut_down: bool
+
+
+# ---------------------------------------------------------------------------------------
+# Tasks: what a pool thread runs.
+# ---------------------------------------------------------------------------------------
+class _Task:
+    """One activation: a routine's logic called with the data its policy handed over."""
+
+    __slots__ = (
+        "worker", "routine", "rid", "slot", "data", "msg", "job", "queued_ns", "started_ns",
+        "attempt", "retrying", "sampled",
+    )
+
+    def __init__(
+        self, worker: _Worker, routine: Routine, rid: str, slot: str,
+        data: dict[str, list[Any]], msg: Any, job: JobContext | None,
+    ) -> None:
+        self.worker = worker
+        self.routine = routine
+        self.rid = rid
+        self.slot = slot
+        self.data = data
+        self.msg = msg
+        self.job = job
+        self.queued_ns = 0
+        self.started_ns = 0
+        self.attempt = 0
+        self.retrying = False
+        self.sampled = False
+
+    def run(self) -> None:
+        worker = self.worker
+        rt = worker.runtime
+        job = self.job
+        if job is not None and job.status in _FAILED_OR_CANCELLED:
+            return  # no new activation starts for a failed or cancelled job
+        ws = worker.state
+        rid = self.rid
+        tr = rt._tracer
+        self.retrying = False
+        start = time.monotonic_ns()
+        self.started_ns = start
+        job_id = job.job_id if job is not None else None
+        if tr is not None:
+            tr.record("task.started", job_id, rid, self.slot,
+                      (start - self.queued_ns) / 1e9, None, ws.worker_id)
+        token = _activation.set(Activation(job, ws, rid, self.routine, rt))
+        error: BaseException | None = None
+        try:
+            caller = worker.caller_for(self.routine, rid)
+            caller(self.data, self.msg, ws)
+            ws._history.append((rid, "logic_executed", self.msg, time.time()))
+        except BaseException as exc:  # user code: handled by the error strategy
+            error = exc
+        finally:
+            _activation.reset(token)
+        if error is not None:
+            err = _error_text(error)
+            if tr is not None:
+                dur = (time.monotonic_ns() - start) / 1e9
+                tr.record("task.error", job_id, rid, self.slot, dur, err, ws.worker_id)
+                tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
+            worker.handle_error(self, error, err, is_policy=False)
+        elif tr is not None:
+            tr.record("task.finished", job_id, rid, self.slot,
+                      (time.monotonic_ns() - start) / 1e9, None, ws.worker_id)
+
+    def done_locked(self) -> Any:
+        if self.retrying:
+            return None  # still in flight: a timer will put it back on the queue
+        return self.worker.release_locked(self.job)
+
+
+class _Callback:
+    """A bookkeeping step run on the pool (used to finish a job after post returns)."""
+
+    __slots__ = ("fn", "arg", "worker", "job", "started_ns", "rid", "sampled")
+
+    def __init__(self, worker: _Worker, job: JobContext | None) -> None:
+        self.worker = worker
+        self.job = job
+        self.started_ns = 0
+        self.rid = None
+        self.sampled = True
+
+    def run(self) -> None:
+        pass
+
+    def done_locked(self) -> Any:
+        return self.worker.release_locked(self.job)
+
+
+# ---------------------------------------------------------------------------------------
+# Worker: one live instance of a flow.
+# ---------------------------------------------------------------------------------------
+class _Worker:
+    """A WorkerState plus per-worker slot queues; owns no thread."""
+
+    def __init__(self, runtime: Runtime, flow: Flow, state: WorkerState) -> None:
+        self.runtime = runtime
+        self.flow = flow  # strong: routing never goes back through the registry
+        self.state = state
+        self.inflight = 0  # under the pool lock
+        self.accepting = True
+        self.abandoned = False
+        self._queues: dict[tuple[str, str], SlotQueue] = {}
+        self._views: dict[str, dict[str, SlotView]] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._callers: dict[str, tuple[Any, Any, Any]] = {}
+        self._setup_lock = threading.Lock()
+        self._warned_no_policy: set[str] = set()
+        self._rechecks: dict[str, list[Any]] = {}  # rid -> [due, owner job, cancelled]
+        state.__dict__["_worker_ref"] = weakref.ref(self)
+
+    # -- per-routine resources, created on first use ----------------------------------
+    def queue_for(self, slot: Slot) -> SlotQueue | None:
+        routine = slot.routine
+        rid = getattr(routine, "_flow_routine_id", None)
+        if rid is None or self.flow.routines.get(rid) is not routine:
+            return None
+        key = (rid, slot.name)
+        q = self._queues.get(key)
+        if q is None:
+            with self._setup_lock:
+                q = self._queues.get(key)
+                if q is None:
+                    q = slot.new_queue()
+                    self._queues[key] = q
+                    self._views.pop(rid, None)
+        return q
+
+    def views_for(self, routine: Routine, rid: str) -> dict[str, SlotView]:
+        views = self._views.get(rid)
+        if views is None or len(views) != len(routine._slots):
+            views = {name: SlotView(s, self.queue_for(s)) for name, s in routine._slots.items()}
+            self._views[rid] = views
+        return views
+
+    def lock_for(self, rid: str) -> threading.RLock:
+        lock = self._locks.get(rid)
+        if lock is None:
+            with self._setup_lock:
+                lock = self._locks.setdefault(rid, threading.RLock())
+        return lock
+
+    def caller_for(self, routine: Routine, rid: str) -> Callable[..., Any]:
+        logic = routine._get_logic()
+        slots = routine._slots
+        cached = self._callers.get(rid)
+        if cached is not None and cached[0] is logic and cached[1] == len(slots):
+            return cached[2]
+        if logic is None:
+            raise RuntimeError(f"routine {rid!r} has no logic")
+        caller = make_caller(logic, list(slots))
+        self._callers[rid] = (logic, len(slots), caller)
+        return caller
+
+    # -- bookkeeping (pool lock held) -----------------------------------------------------
+    def hold_locked(self, job: JobContext | None) -> None:
+        self.inflight += 1
+        rt = self.runtime
+        rt._inflight += 1
+        if job is not None:
+            job._pending += 1
+        if self.inflight == 1 and self.state.status == ExecutionStatus.IDLE:
+            self.state.status = ExecutionStatus.RUNNING
+
+    def release_locked(self, job: JobContext | None) -> Any:
+        self.inflight -= 1
+        rt = self.runtime
+        rt._inflight -= 1
+        if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
+            self.state.status = ExecutionStatus.IDLE
+        if rt._inflight == 0 and rt._idle_waiters:
+            rt._idle_cond.notify_all()
+        if job is not None:
+            job._pending -= 1
+            if job._pending == 0 and job.status == "running":
+                return (rt._auto_complete, job)
+        return None
+
+    def hold(self, job: JobContext | None) -> None:
+        with self.runtime._lock:
+            self.hold_locked(job)
+
+    def release(self, job: JobContext | None) -> None:
+        with self.runtime._lock:
+            finished = self.release_locked(job)
+        if finished is not None:
+            finished[0](finished[1])
+
+    # -- routing --------------------------------------------------------------------------
+    def deliver(
+        self, rid: str, slot_name: str, data: Any, job: JobContext | None,
+        emitted_from: str | None, on_accept: Callable[[], JobContext] | None = None,
+    ) -> bool:
+        """Enqueue one item and evaluate the routine's policy; True if a task was scheduled.
+
+        ``on_accept`` (post only) creates the job once the slot has room, under the same
+        lock, so a full slot registers nothing.
+        """
+        routine = self.flow.routines[rid]
+        slot = routine._slots[slot_name]
+        q = self.queue_for(slot)
+        rt = self.runtime
+        tr = rt._tracer
+        with self.lock_for(rid):
+            if on_accept is not None:
+                if q.unconsumed() >= q.max_length:
+                    if tr is not None:
+                        tr.record("slot.full", None, rid, slot_name, q.max_length, None,
+                                  self.state.worker_id)
+                    raise SlotQueueFullError(
+                        f"slot {rid}.{slot_name} is full ({q.max_length} unconsumed items); "
+                        "no job was registered"
+                    )
+                job = on_accept()
+            try:
+                depth = q.put(SlotDataPoint(data, emitted_from, time.time(), job))
+            except SlotQueueFullError:
+                if tr is not None:
+                    tr.record("slot.full", job.job_id if job else None, rid, slot_name,
+                              q.max_length, None, self.state.worker_id)
+                raise
+            if tr is not None:
+                tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
+                          depth, None, self.state.worker_id)
+            return self._evaluate(routine, rid, slot_name, job)
+
+    def _evaluate(self, routine: Routine, rid: str, slot_name: str, job: JobContext | None) -> bool:
+        """Run the policy once for an arrival (lock for ``rid`` held)."""
+        policy = routine._activation_policy
+        if policy is None or routine._get_logic() is None:
+            if rid not in self._warned_no_policy:
+                self._warned_no_policy.add(rid)
+                what = "activation policy" if policy is None else "logic"
+                logger.warning(
+                    "routine %r has no %s: its slots fill up and it never runs "
+                    "(set_activation_policy(immediate_policy()) is the usual choice)",
+                    rid, what,
+                )
+            return False
+        rt = self.runtime
+        tr = rt._tracer
+        ws = self.state
+        views = self.views_for(routine, rid)
+        barrier_jobs: list[str | None] | None = None
+        ptype = getattr(policy, "_policy_type", None)
+        if tr is not None and ptype == "all_slots_ready":
+            barrier_jobs = []
+            for view in views.values():
+                points = view._queue.peek_points_new()
+                first = points[0] if points else None
+                barrier_jobs.append(first.job.job_id if first and first.job else None)
+        token = _activation.set(Activation(job, ws, rid, routine, rt))
+        try:
+            result = policy(views, ws)
+            fire, data_slice, msg = self._check_policy_result(rid, result)
+        except BaseException as exc:
+            _activation.reset(token)
+            err = _error_text(exc)
+            if tr is not None:
+                tr.record("task.error", job.job_id if job else None, rid, slot_name, 0.0,
+                          f"policy: {err}", ws.worker_id)
+            self.handle_error(None, exc, err, is_policy=True, job=job, rid=rid)
+            return False
+        _activation.reset(token)
+        job_id = job.job_id if job is not None else None
+        if not fire:
+            if tr is not None:
+                if ptype == "all_slots_ready":
+                    counts = {n: v._queue.unconsumed() for n, v in views.items()}
+                    tr.record("barrier.wait", job_id, rid, slot_name,
+                              views[slot_name]._queue.unconsumed(), counts, ws.worker_id)
+                else:
+                    tr.record("policy.hold", job_id, rid, slot_name,
+                              views[slot_name]._queue.unconsumed(), None, ws.worker_id)
+            if ptype == "time_interval":
+                self._schedule_recheck(routine, rid, job, policy)
+            return False
+        if barrier_jobs is not None and tr is not None:
+            if getattr(policy, "_policy_config", {}).get("match_job"):
+                barrier_jobs = [job_id] * len(barrier_jobs)
+            tr.record("barrier.release", job_id, rid, slot_name,
+                      len(set(barrier_jobs)), barrier_jobs, ws.worker_id)
+        slots = routine._slots
+        if len(data_slice) == len(slots) and all(
+            type(v) is list for v in data_slice.values()
+        ) and data_slice.keys() == slots.keys():
+            data = data_slice
+        else:
+            data = {name: list(data_slice.get(name) or ()) for name in slots}
+        self.schedule(_Task(self, routine, rid, slot_name, data, msg, job))
+        return True
+
+    @staticmethod
+    def _check_policy_result(rid: str, result: Any) -> tuple[bool, dict[str, list[Any]], Any]:
+        if not isinstance(result, (tuple, list)) or len(result) != 3:
+            raise TypeError(
+                f"the activation policy of routine {rid!r} returned {result!r}; a policy must "
+                "return (should_activate: bool, data_slice: dict[str, list], policy_message)"
+            )
+        fire, data_slice, msg = result
+        if not fire:
+            return False, {}, msg
+        if data_slice is None:
+            data_slice = {}
+        if not isinstance(data_slice, Mapping):
+            raise TypeError(
+                f"the activation policy of routine {rid!r} returned data_slice "
+                f"{data_slice!r}; a policy must return (should_activate: bool, "
+                "data_slice: dict[str, list], policy_message)"
+            )
+        return True, data_slice, msg
+
+    def schedule(self, task: _Task) -> None:
+        rt = self.runtime
+        pool = rt._pool
+        task.queued_ns = time.monotonic_ns()
+        with rt._lock:
+            self.hold_locked(task.job)
+            pool.submit_locked(task)
+            depth = len(pool.tasks)
+        tr = rt._tracer
+        if tr is not None:
+            job = task.job
+            tr.record("task.queued", job.job_id if job else None, task.rid, task.slot,
+                      depth, None, self.state.worker_id)
+
+    def emit(self, routine: Routine, event_name: str, payload: dict[str, Any],
+             job: JobContext | None) -> None:
+        rid = routine._flow_routine_id
+        ws = self.state
+        if rid is None or self.flow.routines.get(rid) is not routine:
+            raise RuntimeError(f"{routine!r} is not part of this worker's flow {self.flow.flow_id!r}")
+        if job is not None and job.status in _FAILED_OR_CANCELLED:
+            ws._history.append((rid, "emit_dropped", {"event_name": event_name}, time.time()))
+            return
+        targets = self.flow.routes_for(rid, event_name)
+        ws._history.append((rid, "event_emit", {"event_name": event_name, "data": payload},
+                            time.time()))
+        rejected: list[str] = []
+        for trid, sname in targets:
+            try:
+                self.deliver(trid, sname, dict(payload), job, rid)
+            except SlotQueueFullError:
+                rejected.append(f"{trid}.{sname}")
+        if rejected:
+            raise SlotQueueFullError(
+                f"emit({event_name!r}) from routine {rid!r}: slot(s) {', '.join(rejected)} "
+                "full; the other targets received the item"
+            )
+
+    # -- time-interval re-checks ----------------------------------------------------------
+    def _schedule_recheck(self, routine: Routine, rid: str, job: JobContext | None,
+                          policy: Any) -> None:
+        views = self._views.get(rid) or {}
+        if not any(v._queue.unconsumed() for v in views.values()):
+            return
+        interval = float(getattr(policy, "_policy_config", {}).get("min_interval_seconds", 0.0))
+        last = self.state._policy_state.get((rid, "time_interval"))
+        due = (last or time.time()) + interval
+        rt = self.runtime
+        entry = self._rechecks.get(rid)
+        old_owner = None
+        with rt._lock:
+            if entry is not None and not entry[2]:
+                old_owner = entry[1]
+                entry[1] = job
+                self.hold_locked(job)
+                finished = self.release_locked(old_owner)
+            else:
+                entry = [due, job, False]
+                self._rechecks[rid] = entry
+                self.hold_locked(job)
+                finished = None
+                rt._call_later(max(due - time.time(), 0.0), self._run_recheck, (rid, entry))
+        if finished is not None:
+            finished[0](finished[1])
+
+    def _run_recheck(self, arg: tuple[str, list[Any]]) -> None:
+        rid, entry = arg
+        with self.lock_for(rid):
+            if self._rechecks.get(rid) is entry:
+                del self._rechecks[rid]
+            entry[2] = True
+            job = entry[1]
+            routine = self.flow.routines.get(rid)
+            if routine is not None and (job is None or job.status not in _FAILED_OR_CANCELLED):
+                self._evaluate(routine, rid, next(iter(routine._slots), ""), job)
+        self.release(job)
+
+    # -- errors ---------------------------------------------------------------------------
+    def handle_error(
+        self, task: _Task | None, exc: BaseException, err: str, *, is_policy: bool,
+        job: JobContext | None = None, rid: str | None = None,
+    ) -> None:
+        """Apply the routine's (else the flow's, else STOP) strategy to one failure."""
+        if task is not None:
+            job, rid = task.job, task.rid
+        assert rid is not None
+        routine = self.flow.routines.get(rid)
+        handler = (routine._error_handler if routine is not None else None) \
+            or self.flow.error_handler or _DEFAULT_HANDLER
+        ws = self.state
+        ws.record_execution(rid, "logic_error", {"error": err})
+        job_id = job.job_id if job is not None else None
+        logger.warning("routine %r (job %s) raised %s", rid, job_id, err)
+        strategy = handler.strategy
+        rt = self.runtime
+        if strategy == ErrorStrategy.RETRY and not is_policy and task is not None \
+                and handler.is_retryable(exc) and task.attempt < handler.max_retries:
+            task.attempt += 1
+            handler.retry_count = task.attempt
+            ws.record_execution(rid, "retry", {"attempt": task.attempt, "error": err})
+            task.retrying = True
+            rt._call_later(handler.delay_for(task.attempt), self._resubmit, task)
+            return
+        if strategy == ErrorStrategy.CONTINUE:
+            ws.record_execution(rid, "error_continued",
+                                {"error": err, "error_type": type(exc).__name__})
+            ws._merge_routine_state(rid, {"status": "error_continued", "error": err})
+            return
+        if strategy == ErrorStrategy.SKIP:
+            ws.record_execution(rid, "skipped", {"error": err})
+            ws._merge_routine_state(rid, {"status": "skipped", "error": err})
+            return
+        ws._merge_routine_state(rid, {"status": "failed", "error": err})
+        if job is not None:
+            rt._finish(job, "failed", err)
+
+    def _resubmit(self, task: _Task) -> None:
+        rt = self.runtime
+        task.queued_ns = time.monotonic_ns()
+        with rt._lock:
+            if rt._pool.closed:
+                finished = self.release_locked(task.job)
+            else:
+                rt._pool.submit_locked(task)
+                finished = None
+        if finished is not None:
+            finished[0](finished[1])
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        rt = self.runtime
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with rt._lock:
+            rt._idle_waiters += 1
+            try:
+                while self.inflight:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    rt._idle_cond.wait(remaining if remaining is None else min(remaining, 0.05))
+                return True
+            finally:
+                rt._idle_waiters -= 1
+
+
+# ---------------------------------------------------------------------------------------
+# The process-wide shared pool (thread_pool_size=0).
+# ---------------------------------------------------------------------------------------
+class WorkerManager:
+    """Owner of the process-wide pool shared by every ``Runtime(thread_pool_size=0)``."""
+
+    def __init__(self, max_workers: int = SHARED_POOL_SIZE) -> None:
+        self.max_workers = max_workers
+        self.thread_pool = WorkerPool(max_workers, name_prefix="RoutiluxWorker-shared")
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        self.thread_pool.shutdown(timeout)
+
+
+_manager: WorkerManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_worker_manager() -> WorkerManager:
+    global _manager
+    with _manager_lock:
+        if _manager is None or _manager.thread_pool.closed:
+            _manager = WorkerManager()
+        return _manager
+
+
+def reset_worker_manager() -> None:
+    """Shut the shared pool down (for tests); the next user gets a fresh one."""
+    global _manager
+    with _manager_lock:
+        manager, _manager = _manager, None
+    if manager is not None:
+        manager.shutdown()
+
+
+# ---------------------------------------------------------------------------------------
+# Monitor: timers, job deadlines, trace sampling. One daemon thread per runtime.
+# ---------------------------------------------------------------------------------------
+class _Monitor:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = weakref.ref(runtime)
+        self._cond = threading.Condition(threading.Lock())
+        self._timers: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._seq = itertools.count()
+        self._deadlines: dict[float, deque[tuple[float, JobContext]]] = {}
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.sampling = False
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            rt = self._rt()
+            name = f"RoutiluxMonitor-{id(rt):x}"
+            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self._thread.start()
+
+    def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
+        with self._cond:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, arg))
+            self._ensure_started()
+            self._cond.notify()
+
+    def add_deadline(self, timeout: float, job: JobContext) -> None:
+        due = time.monotonic() + timeout
+        with self._cond:
+            dq = self._deadlines.get(timeout)
+            if dq is None:
+                dq = self._deadlines[timeout] = deque()
+            dq.append((due, job))
+            if len(dq) == 1:
+                self._ensure_started()
+                self._cond.notify()
+
+    def start_sampling(self) -> None:
+        with self._cond:
+            self.sampling = True
+            self._ensure_started()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(2.0)
+
+    def _loop(self) -> None:
+        next_sample = 0.0
+        while True:
+            due_timers: list[tuple[Callable[[Any], None], Any]] = []
+            expired: list[JobContext] = []
+            with self._cond:
+                if self._stop:
+                    return
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _, _, fn, arg = heapq.heappop(self._timers)
+                    due_timers.append((fn, arg))
+                wake = self._timers[0][0] if self._timers else now + 3600.0
+                for dq in self._deadlines.values():
+                    while dq and (dq[0][1].status in TERMINAL_JOB_STATUSES or dq[0][0] <= now):
+                        due, job = dq.popleft()
+                        if job.status not in TERMINAL_JOB_STATUSES:
+                            expired.append(job)
+                    if dq:
+                        wake = min(wake, dq[0][0], now + DEADLINE_SWEEP_S)
+                if self.sampling:
+                    if now >= next_sample:
+                        next_sample = now + SAMPLE_INTERVAL_S
+                        sample = True
+                    else:
+                        sample = False
+                    wake = min(wake, next_sample)
+                else:
+                    sample = False
+                if not due_timers and not expired and not sample:
+                    self._cond.wait(max(wake - now, 0.0))
+                    continue
+            rt = self._rt()
+            if rt is None:
+                return
+            for fn, arg in due_timers:
+                try:
+                    fn(arg)
+                except Exception:
+                    logger.exception("routilux: a timer failed; this is a bug in routilux")
+            for job in expired:
+                timeout = job._timeout
+                rt._finish(job, "failed",
+                           f"TimeoutError: job {job.job_id} timed out after {timeout:g} s "
+                           "(flow execution_timeout)")
+            if sample:
+                try:
+                    rt._sample()
+                except Exception:
+                    logger.exception("routilux: trace sampling failed")
+            del rt
+
+
+# ---------------------------------------------------------------------------------------
+# Runtime
+# ---------------------------------------------------------------------------------------
+class Runtime:
+    """Runs flows: workers route items, a resizable pool runs logic, jobs are tracked.
+
+    Args:
+        thread_pool_size: threads of this runtime's own pool (at most that many of its
+            logic calls run at once); 0 uses the process-wide shared 100-thread pool.
+        max_queue_size: bound on activations waiting in the run queue; when full, ``post``
+            waits (``block=True``) or raises ``QueueFullError``. ``None`` = unbounded.
+            Activations scheduled by ``emit`` inside logic are never refused.
+        trace: True for a ``Tracer`` of default capacity, or a ``Tracer`` to record into.
+        strict: raise ``SharedStateError`` when logic assigns a routine attribute.
+
+    Raises:
+        ValueError / TypeError: a bad pool size or queue bound (named in the message).
+    """
+
+    def __init__(
+        self,
+        thread_pool_size: int = 10,
+        max_queue_size: int | None = None,
+        trace: Any = False,
+        strict: bool = False,
+    ) -> None:
+        size = check_pool_size(thread_pool_size, allow_zero=True)
+        if max_queue_size is not None:
+            if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int):
+                raise TypeError(f"max_queue_size must be an int or None, got {max_queue_size!r}")
+            if max_queue_size < 1:
+                raise ValueError(f"max_queue_size must be >= 1 or None, got {max_queue_size}")
+        self.thread_pool_size = size
+        self.max_queue_size = max_queue_size
+        self.strict = bool(strict)
+        if size == 0:
+            self._pool = get_worker_manager().thread_pool
+            self.thread_pool: WorkerPool | None = None
+        else:
+            self._pool = WorkerPool(size)
+            self.thread_pool = self._pool
+        self._lock = self._pool.lock
+        self._idle_cond = threading.Condition(self._lock)
+        self._idle_waiters = 0
+        self._inflight = 0
+        self._jobs: dict[str, JobContext] = {}
+        self._finished_order: deque[str] = deque()
+        self._job_counts = {"running": 0, "completed": 0, "failed": 0, "cancelled": 0}
+        self._posted = 0
+        self._workers: dict[str, _Worker] = {}
+        self._default_workers: dict[int, _Worker] = {}  # id(flow) -> worker
+        self._post_gate = threading.Lock()
+        self._shut_down = False
+        self._started = time.monotonic()
+        self._monitor = _Monitor(self)
+        self._state_writes: dict[tuple[str, str], int] = {}
+        self._tracer = None
+        if trace:
+            from .trace import Tracer
+
+            self._tracer = trace if isinstance(trace, Tracer) else Tracer()
+            self._monitor.start_sampling()
+            _context.set_default_tracer_runtime(self)
+        _runtimes.add(self)
+        if self.thread_pool is not None:
+            weakref.finalize(self, _close_orphan, self._pool, self._monitor)
+
+    # -- public properties ----------------------------------------------------------------
+    @property
+    def tracer(self) -> Any:
+        """The ``Tracer`` recording this runtime's events, or None when tracing is off."""
+        return self._tracer
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
+    # -- workers --------------------------------------------------------------------------
+    def _resolve_flow(self, flow_name: Any) -> Flow:
+        if isinstance(flow_name, Flow):
+            return flow_name
+        if not isinstance(flow_name, str):
+            raise TypeError(f"flow_name must be a str, got {type(flow_name).__name__}")
+        flow = FlowRegistry.get_instance().resolve(flow_name)
+        if flow is None:
+            known = FlowRegistry.get_instance().known_names()
+            raise ValueError(
+                f"unknown flow {flow_name!r}; known flows: {', '.join(known) or '(none)'}"
+            )
+        return flow
+
+    def _check_open(self) -> None:
+        if self._shut_down:
+            raise RuntimeError("Runtime is shut down")
+
+    def _new_worker(self, flow: Flow, worker_state: WorkerState | None) -> _Worker:
+        if worker_state is None:
+            worker_state = WorkerState(flow.flow_id)
+        worker = _Worker(self, flow, worker_state)
+        worker_state._set_status(ExecutionStatus.RUNNING)
+        worker_state.status = ExecutionStatus.IDLE
+        with self._lock:
+            self._workers[worker_state.worker_id] = worker
+            self._default_workers[id(flow)] = worker
+        flow._latest_worker_ref = weakref.ref(worker)
+        WorkerRegistry.get_instance().register(worker_state)
+        return worker
+
+    def exec(self, flow_name: Any, worker_state: WorkerState | None = None,
+             worker_id: str | None = None) -> WorkerState:
+        """Start a new worker for the flow and make it the flow's default worker here.
+
+        Raises:
+            RuntimeError: the runtime is shut down.
+            ValueError: unknown flow, or ``worker_state`` belongs to another flow.
+        """
+        self._check_open()
+        flow = self._resolve_flow(flow_name)
+        if worker_state is not None:
+            if not isinstance(worker_state, WorkerState):
+                raise TypeError(f"worker_state must be a WorkerState, got {worker_state!r}")
+            if worker_state.flow_id and worker_state.flow_id != flow.flow_id:
+                raise ValueError(
+                    f"worker_state belongs to flow {worker_state.flow_id!r}, "
+                    f"not {flow.flow_id!r}"
+                )
+            existing = self._workers.get(worker_state.worker_id)
+            if existing is not None and existing.accepting:
+                raise ValueError(f"worker {worker_state.worker_id!r} is already running here")
+        elif worker_id is not None:
+            worker_state = WorkerState(flow.flow_id, worker_id=worker_id)
+        worker = self._new_worker(flow, worker_state)
+        state = worker.state
+        state.status = ExecutionStatus.RUNNING  # settles to IDLE at the first wait
+        return state
+
+    # -- posting --------------------------------------------------------------------------
+    def post(
+        self,
+        flow_name: Any,
+        routine_name: str,
+        slot_name: str,
+        data: Any,
+        worker_id: str | None = None,
+        job_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> tuple[WorkerState, JobContext]:
+        """Post ``data`` to a routine's slot as a new job; returns ``(worker_state, job)``.
+
+        Names are validated before anything is created. The item is enqueued and the
+        policy evaluated in this thread, so a full slot raises ``SlotQueueFullError``
+        here (and no job is registered). With ``max_queue_size`` set and the run queue
+        full, waits for room (``block``, up to ``timeout`` s) or raises ``QueueFullError``.
+        """
+        self._check_open()
+        flow = self._resolve_flow(flow_name)
+        routine = flow.routines.get(routine_name)
+        if routine is None:
+            raise ValueError(
+                f"flow {flow.flow_id!r} has no routine {routine_name!r}; routines are: "
+                f"{', '.join(flow.routines) or '(none)'}"
+            )
+        if slot_name not in routine._slots:
+            raise ValueError(
+                f"routine {routine_name!r} has no slot {slot_name!r}; slots are: "
+                f"{', '.join(routine._slots) or '(none)'}"
+            )
+        if data is None:
+            data = {}
+        elif isinstance(data, Mapping):
+            data = dict(data)
+        else:
+            raise TypeError(f"post data must be a dict, got {type(data).__name__}: {data!r}")
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+        if job_id is not None and not isinstance(job_id, str):
+            raise TypeError(f"job_id must be a str, got {type(job_id).__name__}")
+        if worker_id is not None:
+            worker = self._workers.get(worker_id)
+            if worker is None:
+                raise ValueError(f"unknown worker_id {worker_id!r} in this runtime")
+            if worker.flow is not flow:
+                raise ValueError(
+                    f"worker {worker_id!r} runs flow {worker.flow.flow_id!r}, not {flow.flow_id!r}"
+                )
+            if not worker.accepting:
+                raise WorkerNotRunningError(
+                    f"worker {worker_id!r} is {worker.state.status}; it accepts no more jobs"
+                )
+        else:
+            worker = self._default_workers.get(id(flow))
+            if worker is None or not worker.accepting:
+                worker = self._new_worker(flow, None)
+        if self.max_queue_size is None:
+            return worker.state, self._post(worker, flow, routine_name, slot_name, data,
+                                            job_id, metadata)
+        with self._post_gate:
+            self._wait_for_room(block, timeout)
+            return worker.state, self._post(worker, flow, routine_name, slot_name, data,
+                                            job_id, metadata)
+
+    def _wait_for_room(self, block: bool, timeout: float | None) -> None:
+        pool = self._pool
+        limit = self.max_queue_size
+        assert limit is not None
+        with self._lock:
+            if len(pool.tasks) < limit:
+                return
+            if not block:
+                raise QueueFullError(
+                    f"run queue is full ({limit} activations waiting, max_queue_size={limit}); "
+                    "no job was registered"
+                )
+            deadline = None if timeout is None else time.monotonic() + timeout
+            pool.room_waiters += 1
+            try:
+                while len(pool.tasks) >= limit:
+                    if self._shut_down:
+                        raise RuntimeError("Runtime is shut down")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise QueueFullError(
+                            f"run queue stayed full ({limit} activations waiting) for "
+                            f"{timeout:g} s; no job was registered"
+                        )
+                    pool.room.wait(remaining)
+            finally:
+                pool.room_waiters -= 1
+
+    def _post(self, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,
+              job_id: str | None, metadata: Any) -> JobContext:
+        ws = worker.state
+        box: list[JobContext] = []
+
+        def accept() -> JobContext:
+            job = JobContext(
+                job_id=job_id or _new_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
+                metadata=dict(metadata) if metadata else {},
+            )
+            job.status = "running"
+            job._pending = 1  # the post itself, released below
+            job._finisher = self._finish
+            job._timeout = flow.execution_timeout
+            job._posted_ns = time.monotonic_ns()
+            with self._lock:
+                if job.job_id in self._jobs:
+                    raise ValueError(f"job_id {job.job_id!r} is already in use")
+                self._jobs[job.job_id] = job
+                self._job_counts["running"] += 1
+                self._posted += 1
+                worker.hold_locked(None)
+            tr = self._tracer
+            if tr is not None:
+                tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
+            box.append(job)
+            return job
+
+        try:
+            scheduled = worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
+        except SlotQueueFullError:
+            raise
+        except BaseException:
+            if not box:
+                raise
+            scheduled = False
+        job = box[0]
+        self._monitor.add_deadline(job._timeout, job)
+        if scheduled:
+            worker.release(job)
+        else:
+            # Nothing was scheduled (item parked, or the policy failed): finish the job
+            # after post returns, as the contract says, via one step on the pool.
+            # The post's hold passes to that step, which releases it.
+            with self._lock:
+                self._pool.submit_locked(_Callback(worker, job))
+        return job
+
+    # -- job completion -------------------------------------------------------------------
+    def _auto_complete(self, job: JobContext) -> None:
+        self._finish(job, "completed", None)
+
+    def _finish(self, job: JobContext, status: str, error: str | None) -> bool:
+        """The first terminal transition of a job: status, counters, trace, waiters."""
+        if not job._mark_terminal(status, error):
+            return False
+        worker = self._workers.get(job.worker_id)
+        with self._lock:
+            counts = self._job_counts
+            counts["running"] -= 1
+            counts[status] += 1
+            self._finished_order.append(job.job_id)
+            while len(self._finished_order) > MAX_FINISHED_JOBS:
+                old = self._finished_order.popleft()
+                self._jobs.pop(old, None)
+            if counts["running"] == 0 and self._idle_waiters:
+                self._idle_cond.notify_all()
+        if worker is not None:
+            ws = worker.state
+            with ws._lock:
+                ws.jobs_processed += 1
+                if status != "completed":
+                    ws.jobs_failed += 1
+        tr = self._tracer
+        if tr is not None:
+            latency = (time.monotonic_ns() - job._posted_ns) / 1e9
+            tr.record(f"job.{status}", job.job_id, None, None, latency, error, job.worker_id)
+        return True
+
+    def complete_job(self, job_id: str, status: str = "completed", error: str | None = None) -> bool:
+        """Finish a job explicitly; False if unknown or already finished."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return False
+        return job.complete(status, error)
+
+    def get_job(self, job_id: str) -> JobContext | None:
+        return self._jobs.get(job_id)
+
+    def list_jobs(self, worker_id: str | None = None, status: str | None = None,
+                  flow_name: str | None = None) -> list[JobContext]:
+        """Jobs in creation order (the 10,000 most recent finished ones, all running ones)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        if worker_id is not None:
+            jobs = [j for j in jobs if j.worker_id == worker_id]
+        if status is not None:
+            jobs = [j for j in jobs if j.status == str(status)]
+        if flow_name is not None:
+            jobs = [j for j in jobs if j.flow_id == flow_name]
+        return jobs
+
+    # -- waiting --------------------------------------------------------------------------
+    def _wait(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._idle_waiters += 1
+            try:
+                while not done():
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    # Bounded slices: a KeyboardInterrupt in a notebook lands promptly.
+                    self._idle_cond.wait(0.1 if remaining is None else min(remaining, 0.1))
+                return True
+            finally:
+                self._idle_waiters -= 1
+
+    def wait_until_all_workers_idle(self, timeout: float | None = 300.0) -> bool:
+        """True once nothing of this runtime is queued, running, retrying or re-checking."""
+        if not self._wait(lambda: self._inflight == 0, timeout):
+            return False
+        for worker in list(self._workers.values()):
+            if worker.inflight == 0 and worker.state.status == ExecutionStatus.RUNNING:
+                worker.state.status = ExecutionStatus.IDLE
+        return True
+
+    def wait_until_all_jobs_finished(self, timeout: float | None = None) -> bool:
+        """True once every job of this runtime is terminal (``None`` = no limit)."""
+        return self._wait(lambda: self._job_counts["running"] == 0, timeout)
+
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """``await runtime.wait_async()``: all jobs finished, without blocking the loop."""
+        return await asyncio.to_thread(self.wait_until_all_jobs_finished, timeout)
+
+    # -- pool -----------------------------------------------------------------------------
+    def resize(self, n: int) -> None:
+        """Change the pool size while jobs run (a private pool only)."""
+        if self.thread_pool is None:
+            raise RuntimeError("a runtime on the shared pool (thread_pool_size=0) cannot resize")
+        self._check_open()
+        old = self._pool.resize(n)
+        self.thread_pool_size = n
+        tr = self._tracer
+        if tr is not None:
+            tr.record("pool.resize", None, None, None, n, old, None)
+
+    def statistics(self) -> RuntimeStatistics:
+        """A frozen snapshot: pool, queue, jobs by status, counters."""
+        with self._lock:
+            ps: PoolStatistics = self._pool.statistics_locked()
+            counts = dict(self._job_counts)
+            posted = self._posted
+            inflight = self._inflight
+            workers = len(self._workers)
+        tr = self._tracer
+        return RuntimeStatistics(
+            pool_size=ps.size, threads=ps.threads, busy=ps.busy, idle=ps.idle,
+            queued=ps.queued, max_queue_size=self.max_queue_size, jobs=counts, posted=posted,
+            completed=counts["completed"], failed=counts["failed"],
+            cancelled=counts["cancelled"], running=counts["running"], in_flight=inflight,
+            workers=workers, tasks_completed=ps.completed,
+            trace_dropped=tr.dropped if tr is not None else 0,
+            uptime_s=time.monotonic() - self._started, shut_down=self._shut_down,
+        )
+
+    def running_tasks(self) -> list[dict[str, Any]]:
+        """What each busy pool thread runs now: thread, routine, job, seconds running."""
+        now = time.monotonic_ns()
+        names = self._pool.thread_names()
+        with self._lock:
+            items = list(self._pool.running.items())
+        out = []
+        for ident, task in items:
+            if getattr(task, "worker", None) is None or task.worker.runtime is not self:
+                continue
+            if task.rid is None:
+                continue
+            out.append({
+                "thread": ident, "thread_name": names.get(ident, str(ident)),
+                "routine": task.rid, "job_id": task.job.job_id if task.job else None,
+                "running_s": (now - task.started_ns) / 1e9 if task.started_ns else 0.0,
+            })
+        return out
+
+    # -- monitor hooks --------------------------------------------------------------------
+    def _call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
+        self._monitor.call_later(delay, fn, arg)
+
+    def _sample(self) -> None:
+        tr = self._tracer
+        if tr is None:
+            return
+        with self._lock:
+            ps = self._pool.statistics_locked()
+            running = list(self._pool.running.items())
+        tr.record("queue.depth", None, None, None, ps.queued,
+                  {"busy": ps.busy, "size": ps.size}, None)
+        now = time.monotonic_ns()
+        frames = None
+        for ident, task in running:
+            if task.sampled or not task.started_ns or task.worker.runtime is not self:
+                continue
+            running_s = (now - task.started_ns) / 1e9
+            if running_s < LONG_TASK_SAMPLE_S:
+                continue
+            task.sampled = True
+            if frames is None:
+                frames = sys._current_frames()
+            frame = frames.get(ident)
+            if frame is None:
+                continue
+            stack = [f"{fs.filename}:{fs.lineno} in {fs.name}"
+                     for fs in traceback.extract_stack(frame, limit=12)]
+            job = task.job
+            tr.record_as(ident, "task.sample", job.job_id if job else None, task.rid,
+                         task.slot, running_s, stack, task.worker.state.worker_id)
+
+    def _state_write(self, routine: Routine, act: Activation, name: str) -> None:
+        key = (act.routine_id or routine._id, name)
+        self._state_writes[key] = self._state_writes.get(key, 0) + 1
+        tr = self._tracer
+        if tr is not None:
+            job = act.job
+            tr.record("state.write", job.job_id if job else None, key[0], name, None, None,
+                      act.worker_state.worker_id if act.worker_state else None)
+
+    def state_writes(self) -> dict[tuple[str, str], int]:
+        """(routine id, attribute) -> times logic assigned it (shared mutable state)."""
+        return dict(self._state_writes)
+
+    # -- shutdown -------------------------------------------------------------------------
+    def shutdown(self, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop accepting work; with ``wait``, drain in-flight work up to ``timeout`` s.
+
+        Afterwards still-running jobs are ``cancelled``, workers COMPLETED (CANCELLED if
+        work was abandoned), and a private pool is closed. Idempotent.
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
+        drained = self.wait_until_all_workers_idle(timeout) if wait else False
+        abandoned: list[Any] = []
+        if self.thread_pool is not None:
+            with self._lock:
+                abandoned = list(self._pool.tasks)
+                self._pool.tasks.clear()
+        else:
+            with self._lock:
+                mine = [t for t in self._pool.tasks if t.worker.runtime is self]
+                for t in mine:
+                    self._pool.tasks.remove(t)
+                abandoned = mine
+        for task in abandoned:
+            task.worker.abandoned = True
+            task.worker.release(task.job)
+        for job in self.list_jobs():
+            if job.status not in TERMINAL_JOB_STATUSES:
+                self._finish(job, "cancelled", "runtime shut down before the job finished")
+        for worker in list(self._workers.values()):
+            worker.accepting = False
+            status = ExecutionStatus.CANCELLED if (worker.abandoned or not drained and worker.inflight) \
+                else ExecutionStatus.COMPLETED
+            worker.state._set_status(status)
+        with self._lock:
+            self._idle_cond.notify_all()
+            self._pool.room.notify_all()
+        self._monitor.stop()
+        if self.thread_pool is not None:
+            self._pool.shutdown(timeout=max(1.0, min(timeout, 5.0)))
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (f"<Runtime pool={s.pool_size} busy={s.busy} queued={s.queued} "
+                f"jobs={s.running} running/{s.posted} posted{' shut down' if s.shut_down else ''}>")
+
+
+_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+def _new_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def latest_runtime() -> Runtime | None:
+    """The most recently created runtime that is still alive and not shut down."""
+    alive = [rt for rt in list(_runtimes) if not rt.is_shut_down]
+    return max(alive, key=lambda rt: rt._started) if alive else None
+
+
+def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
+    """A private runtime was garbage collected without shutdown: stop its threads."""
+    monitor._stop = True
+    try:
+        with monitor._cond:
+            monitor._cond.notify()
+    except Exception:
+        pass
+    with pool.lock:
+        pool._closed = True
+        pool._cond.notify_all()
+

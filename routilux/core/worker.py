@@ -1,0 +1,3 @@
+"""Upstream's `routilux.core.worker` import path; same objects as `routilux`."""
+
+from routilux import ExecutionRecord, WorkerState  # noqa: F401

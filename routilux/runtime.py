@@ -1,0 +1,3 @@
+"""compat: `routilux.runtime.Runtime`, as the docs import it."""
+
+from routilux import Runtime, RuntimeStatistics  # noqa: F401
