@@ -21,7 +21,9 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 import weakref
+from random import getrandbits as _getrandbits
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -176,7 +178,9 @@ class _Callback:
         self.sampled = True
 
     def run(self) -> None:
-        pass
+        job = self.job
+        if job is not None and job._deferred_failure is not None:
+            self.worker.runtime._finish(job, "failed", job._deferred_failure)
 
     def done_locked(self) -> Any:
         return self.worker.release_locked(self.job)
@@ -254,6 +258,10 @@ class _Worker:
         rt._inflight += 1
         if job is not None:
             job._pending += 1
+            if not job._counted:
+                job._counted = True
+                rt._job_counts["running"] += 1
+                rt._posted += 1
         if self.inflight == 1 and self.state.status == ExecutionStatus.IDLE:
             self.state.status = ExecutionStatus.RUNNING
 
@@ -519,7 +527,10 @@ class _Worker:
             return
         ws._merge_routine_state(rid, {"status": "failed", "error": err})
         if job is not None:
-            rt._finish(job, "failed", err)
+            if getattr(job, "_in_post", False):
+                job._deferred_failure = err  # applied after post returns (api.md §9)
+            else:
+                rt._finish(job, "failed", err)
 
     def _resubmit(self, task: _Task) -> None:
         rt = self.runtime
@@ -612,15 +623,19 @@ class _Monitor:
             self._cond.notify()
 
     def add_deadline(self, timeout: float, job: JobContext) -> None:
-        due = time.monotonic() + timeout
+        # Hot path (once per post): deque.append is atomic, so no lock unless this is
+        # the first deadline of its kind and the monitor may be asleep indefinitely.
+        dq = self._deadlines.get(timeout)
+        if dq is not None:  # the loop sweeps every DEADLINE_SWEEP_S once a deque exists
+            dq.append((time.monotonic() + timeout, job))
+            return
         with self._cond:
             dq = self._deadlines.get(timeout)
             if dq is None:
                 dq = self._deadlines[timeout] = deque()
-            dq.append((due, job))
-            if len(dq) == 1:
-                self._ensure_started()
-                self._cond.notify()
+            dq.append((time.monotonic() + timeout, job))
+            self._ensure_started()
+            self._cond.notify()
 
     def start_sampling(self) -> None:
         with self._cond:
@@ -649,13 +664,15 @@ class _Monitor:
                     _, _, fn, arg = heapq.heappop(self._timers)
                     due_timers.append((fn, arg))
                 wake = self._timers[0][0] if self._timers else now + 3600.0
+                if self._deadlines:
+                    wake = min(wake, now + DEADLINE_SWEEP_S)
                 for dq in self._deadlines.values():
                     while dq and (dq[0][1].status in TERMINAL_JOB_STATUSES or dq[0][0] <= now):
                         due, job = dq.popleft()
                         if job.status not in TERMINAL_JOB_STATUSES:
                             expired.append(job)
                     if dq:
-                        wake = min(wake, dq[0][0], now + DEADLINE_SWEEP_S)
+                        wake = min(wake, dq[0][0])
                 if self.sampling:
                     if now >= next_sample:
                         next_sample = now + SAMPLE_INTERVAL_S
@@ -931,17 +948,15 @@ class Runtime:
                 metadata=dict(metadata) if metadata else {},
             )
             job.status = "running"
-            job._pending = 1  # the post itself, released below
+            job._pending = 0
+            job._counted = False  # counted as posted/running at its first hold
+            job._in_post = True
+            job._deferred_failure = None
             job._finisher = self._finish
             job._timeout = flow.execution_timeout
             job._posted_ns = time.monotonic_ns()
-            with self._lock:
-                if job.job_id in self._jobs:
-                    raise ValueError(f"job_id {job.job_id!r} is already in use")
-                self._jobs[job.job_id] = job
-                self._job_counts["running"] += 1
-                self._posted += 1
-                worker.hold_locked(None)
+            if self._jobs.setdefault(job.job_id, job) is not job:
+                raise ValueError(f"job_id {job.job_id!r} is already in use")
             tr = self._tracer
             if tr is not None:
                 tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
@@ -957,14 +972,13 @@ class Runtime:
                 raise
             scheduled = False
         job = box[0]
+        job._in_post = False
         self._monitor.add_deadline(job._timeout, job)
-        if scheduled:
-            worker.release(job)
-        else:
-            # Nothing was scheduled (item parked, or the policy failed): finish the job
-            # after post returns, as the contract says, via one step on the pool.
-            # The post's hold passes to that step, which releases it.
+        if not scheduled:
+            # Nothing was scheduled (item parked, or the policy failed): the job finishes
+            # after post returns, as the contract says, via one bookkeeping step on the pool.
             with self._lock:
+                worker.hold_locked(job)
                 self._pool.submit_locked(_Callback(worker, job))
         return job
 
@@ -1207,9 +1221,14 @@ _runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 def _new_id() -> str:
-    import uuid
+    """A uuid4-format job id from the ``random`` generator.
 
-    return str(uuid.uuid4())
+    ``uuid.uuid4()`` reads ``os.urandom``, a system call that releases the GIL; with pool
+    threads runnable, the posting thread then waits up to a switch interval (5 ms) to get
+    it back, which made id generation the most expensive step of ``post`` (measured:
+    ~150 µs per id under load). Job ids need uniqueness, not secrecy.
+    """
+    return str(uuid.UUID(int=_getrandbits(128), version=4))
 
 
 def latest_runtime() -> Runtime | None:
