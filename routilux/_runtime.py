@@ -243,7 +243,8 @@ class _Worker:
         logic = routine._get_logic()
         slots = routine._slots
         cached = self._callers.get(rid)
-        if cached is not None and cached[0] is logic and cached[1] == len(slots):
+        # == not is: a bound ``logic`` method is a new object on every attribute access.
+        if cached is not None and cached[0] == logic and cached[1] == len(slots):
             return cached[2]
         if logic is None:
             raise RuntimeError(f"routine {rid!r} has no logic")
