@@ -1,0 +1,1 @@
+"""Jupyter side of routilux: notebook magics and a live dashboard."""
