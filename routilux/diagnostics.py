@@ -1,0 +1,1115 @@
+"""Pitfall detectors: read a runtime's trace and say what went wrong, with evidence and a fix.
+
+``diagnose(runtime_or_tracer)`` runs five detectors over the trace events (and, for a live
+``Runtime``, its ``statistics()``, ``state_writes()`` and ``running_tasks()``) and returns
+``Finding`` records, most severe first. Each detector is a pure function over a list of
+``TraceEvent`` records, so it works the same on a live runtime, on ``Tracer.load(path)`` and
+on a hand-built event list. A healthy run yields no finding at all: every detector needs a
+symptom *and* its cause before it speaks.
+
+The five detectors (kind, what it keys on, its thresholds with their defaults):
+
+``shared_mutable_state``
+    ``state.write`` events: logic assigned an attribute of its routine object, which every
+    job shares (api.md §3, §15). One finding per (routine, attribute) with the number of
+    writes and the distinct threads and jobs that wrote; ``Runtime.state_writes()`` counts
+    writes even when tracing is off. *state_min_writes* = 1: writes needed to report (any
+    write breaks the rule). Severity high once two threads or two jobs wrote, else medium.
+
+``blocking``
+    ``task.started``/``task.finished`` pairs per thread give each task's run time; a task is
+    reported when it ran at least *blocking_min_s* = 0.1 s **and** activations waited in the
+    run queue while it ran **and** either it ran *blocking_ratio* = 10 times the median of
+    its routine's other tasks (the routine needs *blocking_min_peers* = 3 finished peers;
+    otherwise the median of all other tasks is used), or, when no short peers exist, long
+    tasks held every pool thread while the queue was not empty (a ``queue.depth`` sample
+    with busy >= size and queued > 0 that only long tasks overlap). "Waited" means a
+    ``queue.depth`` sample with every thread busy and queued > 0 during the task, or another
+    activation whose queue wait (``task.started`` value, or a ``task.queued`` still waiting)
+    overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
+    task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
+    blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
+
+``deadlock``
+    ``deadlock.detected`` events (traced locks found a wait-for cycle): the cycle in words
+    and the locks involved. No threshold: every cycle is reported, once per set of locks.
+
+``pool_exhaustion``
+    The run-queue depth, rebuilt from ``queue.depth`` samples, ``task.queued`` values and
+    ``task.started`` decrements, grows by at least *exhaustion_min_growth* = 5 items over a
+    window of *exhaustion_window_s* = 1.0 s without draining to 0, while arrivals
+    (``task.queued``) outnumber completions (``task.finished``) in each quarter
+    (``EXHAUSTION_PARTS``) of that window. The fix uses Little's law: threads needed =
+    arrival rate x mean service time (``task.finished`` durations); the pool size it
+    suggests is that times ``LITTLE_HEADROOM`` (at least the pool + 1; none when the pool
+    already has the threads needed: then they are not delivering). It also names
+    backpressure (``Runtime(max_queue_size=...)`` with ``post(block=True)``). A one-off
+    burst that then drains, and a queue held steady by backpressure, are not reported.
+
+``barrier``
+    All-slots-ready routines (``barrier.wait``/``barrier.release``). (1) A release joining
+    items of different jobs, when one of those jobs delivered to more than one slot of the
+    routine (a fan-out request whose branches got paired with another request's); jobs
+    that each feed a single slot, such as separate posts, are paired across jobs by
+    design and not reported. (2) Uneven filling: one slot's unconsumed backlog exceeds the
+    emptiest slot's by more than *barrier_backlog* = 50 items in a ``barrier.wait``, or a
+    ``slot.full`` on the routine. (3) A starved barrier: it never released over the trace,
+    one slot never held an item, and another piled up *barrier_starved_items* = 5 items.
+
+Every threshold can be overridden by name: ``diagnose(rt, blocking_min_s=0.5)``; unknown
+names raise ``TypeError`` listing the valid ones. ``diagnose(..., record=True)`` records one
+``finding`` trace event per new finding (name = kind, detail = ``{"title", "severity",
+"key"}``); a finding whose ``key`` was already recorded into that tracer (by an earlier call,
+or found in the trace itself) is not recorded again.
+
+docs/diagnostics.md has the same in longer form, with examples.
+"""
+
+from __future__ import annotations
+
+import bisect
+import linecache
+import math
+import os
+import re
+import statistics as _stats
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .trace import TraceEvent, Tracer
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "FINDING_KINDS",
+    "FINDING_NOTEBOOKS",
+    "SEVERITIES",
+    "Finding",
+    "detect_barrier_misuse",
+    "detect_blocking",
+    "detect_deadlocks",
+    "detect_pool_exhaustion",
+    "detect_shared_mutable_state",
+    "diagnose",
+]
+
+FINDING_NOTEBOOKS: Mapping[str, str] = MappingProxyType({
+    "shared_mutable_state": "01_shared_mutable_state.ipynb",
+    "blocking": "02_blocking_the_pool.ipynb",
+    "deadlock": "03_deadlocks.ipynb",
+    "pool_exhaustion": "04_pool_exhaustion.ipynb",
+    "barrier": "05_barrier_usage.ipynb",
+})
+"""Finding kind -> the tutorial notebook (in ``notebooks/``) that teaches that pitfall."""
+
+FINDING_KINDS: tuple[str, ...] = tuple(FINDING_NOTEBOOKS)
+SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+
+DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
+    "state_min_writes": 1,  # writes of one routine attribute in logic before it is reported
+    "blocking_ratio": 10.0,  # times the routine's median run time that counts as an outlier
+    "blocking_min_s": 0.1,  # seconds; shorter tasks never count as blocking
+    "blocking_queue_wait_s": 0.05,  # seconds another activation's queue wait must overlap
+    "blocking_min_peers": 3,  # finished peers a routine needs for its own median
+    "exhaustion_window_s": 1.0,  # seconds the queue must keep growing
+    "exhaustion_min_growth": 5,  # items the queue must grow by within each window
+    "barrier_backlog": 50,  # items one slot may run ahead of the emptiest slot
+    "barrier_starved_items": 5,  # items piled in a never-released barrier's slot
+})
+"""Every threshold ``diagnose`` accepts, with its default (see the module docstring)."""
+
+EXHAUSTION_PARTS = 4  # arrivals must beat completions in each of this many parts of a window
+LITTLE_HEADROOM = 1.2  # pool size recommended = ceil(arrival rate x service time x this)
+MAX_EVENTS = 50  # seqs kept in Finding.events (the first ones)
+WAITERS_CAP = 1000  # queue waits counted per long task (evidence "waiting" stops there)
+SAMPLE_STACK_LIMIT = 12  # frames of a stack sample taken by diagnose (as the runtime does)
+
+_KIND_ORDER = {k: i for i, k in enumerate(FINDING_KINDS)}
+_SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+_INT_THRESHOLDS = frozenset({
+    "state_min_writes", "blocking_min_peers", "exhaustion_min_growth", "barrier_backlog",
+    "barrier_starved_items",
+})
+
+
+# ---------------------------------------------------------------------------------------
+# Finding
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    """One pitfall a detector found: what, how bad, the evidence, and what to do.
+
+    Attributes:
+        kind: one of ``FINDING_KINDS``.
+        severity: "high", "medium" or "low".
+        title: one line naming the routine/lock/slot and the symptom, in plain words.
+        evidence: a small dict of numbers and names (counts, seconds, routine ids...).
+        fix: a plain-words recommendation.
+        events: sequence numbers of the trace events that support the finding (at most
+            ``MAX_EVENTS``, oldest first); ``TraceEvent`` records are accepted and stored
+            as their ``seq``.
+        notebook: the tutorial notebook for this kind (``FINDING_NOTEBOOKS``).
+        key: what makes two findings "the same" across ``diagnose`` calls, e.g.
+            ``"blocking:fetch"``; defaults to ``"<kind>:<title>"``.
+
+    Raises:
+        ValueError: an unknown kind or severity (the message lists the valid ones).
+    """
+
+    kind: str
+    severity: str
+    title: str
+    evidence: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    fix: str = ""
+    events: tuple[int, ...] = ()
+    notebook: str = ""
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FINDING_NOTEBOOKS:
+            raise ValueError(
+                f"unknown finding kind {self.kind!r}; kinds are: {', '.join(FINDING_KINDS)}"
+            )
+        if self.severity not in _SEVERITY_ORDER:
+            raise ValueError(
+                f"unknown severity {self.severity!r}; severities are: {', '.join(SEVERITIES)}"
+            )
+        seqs = tuple(e.seq if isinstance(e, TraceEvent) else int(e) for e in self.events)
+        object.__setattr__(self, "events", seqs)
+        object.__setattr__(self, "evidence", dict(self.evidence))
+        if not self.notebook:
+            object.__setattr__(self, "notebook", FINDING_NOTEBOOKS[self.kind])
+        if not self.key:
+            object.__setattr__(self, "key", f"{self.kind}:{self.title}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as a plain JSON-able dict (``events`` as a list)."""
+        return {
+            "kind": self.kind, "severity": self.severity, "title": self.title,
+            "evidence": dict(self.evidence), "fix": self.fix, "events": list(self.events),
+            "notebook": self.notebook, "key": self.key,
+        }
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}\n  fix: {self.fix}"
+
+
+def _fmt_s(seconds: float) -> str:
+    """A duration for a title: "0.52 s", "3.1 ms", "12 us"."""
+    if seconds >= 0.1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def _seqs(events: Iterable[TraceEvent]) -> tuple[int, ...]:
+    out = sorted({e.seq for e in events if e.seq > 0})
+    return tuple(out[:MAX_EVENTS])
+
+
+# ---------------------------------------------------------------------------------------
+# Shared mutable state
+# ---------------------------------------------------------------------------------------
+def detect_shared_mutable_state(
+    events: Sequence[TraceEvent],
+    statistics: Any = None,
+    *,
+    state_writes: Mapping[tuple[str, str], int] | None = None,
+    state_min_writes: int = DEFAULT_THRESHOLDS["state_min_writes"],  # type: ignore[assignment]
+) -> list[Finding]:
+    """Routine attributes assigned inside logic (``state.write`` events).
+
+    Args:
+        events: trace events (any order; only ``state.write`` is read).
+        statistics: unused; accepted so every detector has the same shape.
+        state_writes: ``Runtime.state_writes()`` counts, used when tracing was off or
+            dropped events (then threads and jobs are unknown).
+        state_min_writes: writes of one attribute needed before it is reported.
+    """
+    by_key: dict[tuple[str, str], list[TraceEvent]] = defaultdict(list)
+    for e in events:
+        if e.kind == "state.write":
+            by_key[(str(e.routine), str(e.name))].append(e)
+    counts = dict(state_writes or {})
+    findings = []
+    for key in sorted(set(by_key) | set(counts)):
+        routine, attr = key
+        evs = by_key.get(key, [])
+        writes = max(len(evs), int(counts.get(key, 0)))
+        if writes < state_min_writes:
+            continue
+        threads = len({(e.thread, e.thread_name) for e in evs}) if evs else None
+        jobs = len({e.job_id for e in evs if e.job_id is not None}) if evs else None
+        shared = (threads or 0) >= 2 or (jobs or 0) >= 2 or (not evs and writes >= 2)
+        who = ""
+        if evs:
+            who = f" from {threads} thread{'s' * (threads != 1)} and {jobs} job{'s' * (jobs != 1)}"
+        title = (
+            f"Routine {routine!r} assigns self.{attr} inside its logic "
+            f"({writes} write{'s' * (writes != 1)}{who}): the attribute is shared by every job"
+        )
+        fix = (
+            f"Don't keep state on the routine object: logic runs concurrently and every job "
+            f"sees the same self.{attr}, so updates race and one job's value leaks into "
+            f"another's. Keep per-job values in the job: get_current_job().set_data("
+            f"{attr!r}, value) and .get_data({attr!r}). Keep counters in the worker with an "
+            f"exact update: worker_state.modify_routine_state({routine!r}, lambda s: "
+            f"{{**s, {attr!r}: s.get({attr!r}, 0) + 1}}). Runtime(strict=True) makes such "
+            "writes raise SharedStateError, so tests catch them."
+        )
+        findings.append(Finding(
+            "shared_mutable_state", "high" if shared else "medium", title,
+            {"routine": routine, "attribute": attr, "writes": writes, "threads": threads,
+             "jobs": jobs},
+            fix, _seqs(evs), key=f"shared_mutable_state:{routine}.{attr}",
+        ))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------
+# Tasks and queue waits rebuilt from the trace (shared by blocking and exhaustion)
+# ---------------------------------------------------------------------------------------
+class _Span(NamedTuple):
+    """One task's run on one pool thread."""
+
+    thread: int
+    thread_name: str
+    routine: str | None
+    job_id: str | None
+    start_ns: int
+    end_ns: int
+    dur_s: float
+    finished: bool
+    evs: tuple[TraceEvent, ...]
+
+
+def _tasks(events: Sequence[TraceEvent], now_ns: int) -> list[_Span]:
+    """Pair ``task.started``/``task.finished`` per thread; unfinished tasks end at now_ns."""
+    open_: dict[tuple[int, str], TraceEvent] = {}
+    spans: list[_Span] = []
+    for e in events:
+        if e.kind == "task.started":
+            key = (e.thread, e.thread_name)
+            prev = open_.pop(key, None)
+            if prev is not None:  # its finish was lost: close it where the next one starts
+                spans.append(_Span(prev.thread, prev.thread_name, prev.routine, prev.job_id,
+                                   prev.ts_ns, e.ts_ns, (e.ts_ns - prev.ts_ns) / 1e9, True,
+                                   (prev,)))
+            open_[key] = e
+        elif e.kind == "task.finished":
+            key = (e.thread, e.thread_name)
+            start = open_.pop(key, None)
+            dur = float(e.value) if isinstance(e.value, (int, float)) else None
+            if start is not None and start.routine == e.routine:
+                if dur is None:
+                    dur = (e.ts_ns - start.ts_ns) / 1e9
+                spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id, start.ts_ns,
+                                   e.ts_ns, dur, True, (start, e)))
+            else:
+                if start is not None:
+                    open_[key] = start
+                if dur is not None:  # the start was dropped: rebuild it from the run time
+                    spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id,
+                                       e.ts_ns - int(dur * 1e9), e.ts_ns, dur, True, (e,)))
+    for s in open_.values():
+        end = max(now_ns, s.ts_ns)
+        spans.append(_Span(s.thread, s.thread_name, s.routine, s.job_id, s.ts_ns, end,
+                           (end - s.ts_ns) / 1e9, False, (s,)))
+    spans.sort(key=lambda s: s.start_ns)
+    return spans
+
+
+class _Wait(NamedTuple):
+    begin_ns: int
+    end_ns: int
+    ev: TraceEvent
+
+
+def _queue_waits(events: Sequence[TraceEvent], now_ns: int) -> list[_Wait]:
+    """When each activation waited in the run queue, sorted by the end of the wait.
+
+    A started task waited ``value`` seconds before its ``task.started``. A ``task.queued``
+    with no matching start (counted per job, routine and slot, since a queued and a started
+    event can land in either order) is still waiting: until now, or until its job ended.
+    """
+    waits: list[_Wait] = []
+    queued: dict[tuple[Any, ...], list[TraceEvent]] = defaultdict(list)
+    started: dict[tuple[Any, ...], int] = defaultdict(int)
+    job_end: dict[str, int] = {}
+    for e in events:
+        kind = e.kind
+        if kind == "task.started":
+            started[(e.job_id, e.routine, e.name)] += 1
+            if isinstance(e.value, (int, float)) and e.value > 0:
+                waits.append(_Wait(e.ts_ns - int(e.value * 1e9), e.ts_ns, e))
+        elif kind == "task.queued":
+            queued[(e.job_id, e.routine, e.name)].append(e)
+        elif kind in ("job.completed", "job.failed", "job.cancelled") and e.job_id is not None:
+            job_end[e.job_id] = e.ts_ns
+    for key, qs in queued.items():
+        pending = len(qs) - started.get(key, 0)
+        for q in qs[len(qs) - pending:] if pending > 0 else ():
+            end = job_end.get(q.job_id, now_ns) if q.job_id is not None else now_ns
+            if end > q.ts_ns:
+                waits.append(_Wait(q.ts_ns, end, q))
+    waits.sort(key=lambda w: w.end_ns)
+    return waits
+
+
+def _pool_size(events: Sequence[TraceEvent], statistics: Any) -> int | None:
+    for e in reversed(events):
+        if e.kind == "queue.depth" and isinstance(e.detail, Mapping) and "size" in e.detail:
+            return int(e.detail["size"])
+        if e.kind == "pool.resize" and isinstance(e.value, (int, float)):
+            return int(e.value)
+    size = getattr(statistics, "pool_size", None)
+    return int(size) if size else None
+
+
+def _saturated(e: TraceEvent) -> bool:
+    """A ``queue.depth`` sample showing activations queued while every thread was busy."""
+    if not isinstance(e.value, (int, float)) or e.value <= 0:
+        return False
+    d = e.detail
+    if isinstance(d, Mapping) and "busy" in d and "size" in d:
+        return d["busy"] >= d["size"]
+    return True
+
+
+def _sample_size(e: TraceEvent, default: int | None) -> int:
+    """The pool size a ``queue.depth`` sample reports (else ``default``, else 1)."""
+    d = e.detail
+    if isinstance(d, Mapping) and isinstance(d.get("size"), (int, float)):
+        return int(d["size"])
+    return default or 1
+
+
+# ---------------------------------------------------------------------------------------
+# Stack samples: where a blocked task is
+# ---------------------------------------------------------------------------------------
+_FRAME_RE = re.compile(r"^(?P<file>.*):(?P<line>\d+) in (?P<func>.*)$")
+_CELL_RE = re.compile(r"(ipykernel_\d+[/\\]\d+\.py|<ipython-input-[^>]*>)$")
+_CALL_RE = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+_WAITING_NAMES = frozenset({
+    "sleep", "wait", "wait_for", "acquire", "join", "get", "recv", "recv_into", "recvfrom",
+    "read", "readline", "readinto", "accept", "connect", "select", "poll", "urlopen",
+    "request", "getresponse", "communicate", "result", "run_until_complete",
+    "_wait_for_tstate_lock",
+})
+_ROUTILUX_DIR = os.path.dirname(os.path.abspath(__file__))
+_LIB_DIRS = tuple(
+    os.path.abspath(p) for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib")}
+    if p
+)
+
+
+class _Frame(NamedTuple):
+    file: str
+    line: int
+    func: str
+
+
+def _frames(stack: Any) -> list[_Frame]:
+    out = []
+    if not isinstance(stack, (list, tuple)):
+        return out
+    for text in stack:
+        m = _FRAME_RE.match(str(text))
+        if m:
+            out.append(_Frame(m["file"], int(m["line"]), m["func"]))
+    return out
+
+
+def _is_library(path: str) -> bool:
+    p = os.path.abspath(path)
+    if p.startswith(_ROUTILUX_DIR + os.sep):
+        return True
+    if "site-packages" in p or "dist-packages" in p:
+        return False  # a third-party client (requests...) is where the user's call blocks
+    return any(p.startswith(d + os.sep) for d in _LIB_DIRS)
+
+
+def _place(frame: _Frame) -> str:
+    if _CELL_RE.search(frame.file):
+        return f"notebook cell line {frame.line}"
+    return f"{os.path.basename(frame.file)}:{frame.line}"
+
+
+def _where(stack: Any) -> tuple[str | None, bool]:
+    """(e.g. "time.sleep in fetch() at notebook cell line 4", whether it is waiting)."""
+    frames = _frames(stack)
+    if not frames:
+        return None, False
+    inner = frames[-1]
+    user = next((f for f in reversed(frames) if not _is_library(f.file)), inner)
+    code = linecache.getline(user.file, user.line).strip()
+    calls = _CALL_RE.findall(code)
+    call = next((c for c in calls if c.rsplit(".", 1)[-1] in _WAITING_NAMES), None)
+    waiting = call is not None or inner.func in _WAITING_NAMES
+    what = call or (code if code and len(code) <= 60 else None)
+    text = f"{what} in {user.func}() at {_place(user)}" if what \
+        else f"{user.func}() at {_place(user)}"
+    if inner is not user and call is None:
+        text += f", inside {inner.func}() ({os.path.basename(inner.file)}:{inner.line})"
+    return text, waiting
+
+
+# ---------------------------------------------------------------------------------------
+# Blocking the pool
+# ---------------------------------------------------------------------------------------
+def detect_blocking(
+    events: Sequence[TraceEvent],
+    statistics: Any = None,
+    *,
+    running: Sequence[Mapping[str, Any]] = (),
+    now_ns: int | None = None,
+    blocking_ratio: float = DEFAULT_THRESHOLDS["blocking_ratio"],
+    blocking_min_s: float = DEFAULT_THRESHOLDS["blocking_min_s"],
+    blocking_queue_wait_s: float = DEFAULT_THRESHOLDS["blocking_queue_wait_s"],
+    blocking_min_peers: int = DEFAULT_THRESHOLDS["blocking_min_peers"],  # type: ignore[assignment]
+) -> list[Finding]:
+    """Tasks that held a pool thread far longer than their peers while others queued.
+
+    Args:
+        events: trace events in seq order.
+        statistics: a ``RuntimeStatistics`` (for the pool size when no sample has it).
+        running: live tasks (``Runtime.running_tasks()`` entries, optionally with a
+            ``stack`` list) whose stack is more recent than any ``task.sample``.
+        now_ns: ``time.monotonic_ns()`` for a live runtime: where unfinished tasks end;
+            default the last event's timestamp.
+        blocking_ratio / blocking_min_s / blocking_queue_wait_s / blocking_min_peers:
+            see the module docstring.
+    """
+    if not events:
+        return []
+    if now_ns is None:
+        now_ns = max(e.ts_ns for e in events)
+    spans = _tasks(events, now_ns)
+    long_spans = [s for s in spans if s.dur_s >= blocking_min_s]
+    if not long_spans:
+        return []
+    waits = _queue_waits(events, now_ns)
+    wait_ends = [w.end_ns for w in waits]
+    max_wait_ns = max((w.end_ns - w.begin_ns for w in waits), default=0)
+    samples = [e for e in events if e.kind == "queue.depth"]
+    sample_ts = [e.ts_ns for e in samples]
+    size = _pool_size(events, statistics)
+    by_routine: dict[Any, list[float]] = defaultdict(list)
+    for s in spans:
+        if s.finished:
+            by_routine[s.routine].append(s.dur_s)
+    for durs in by_routine.values():
+        durs.sort()
+    every = sorted(d for durs in by_routine.values() for d in durs)
+    long_starts = sorted(s.start_ns for s in long_spans)
+    long_ends = sorted(s.end_ns for s in long_spans)
+    min_overlap_ns = int(blocking_queue_wait_s * 1e9)
+
+    def median_without(durs: list[float], span: _Span) -> float | None:
+        """The median of sorted ``durs`` without ``span``'s own run time, in O(log n)."""
+        skip = None
+        if span.finished:
+            k = bisect.bisect_left(durs, span.dur_s)
+            if k < len(durs) and durs[k] == span.dur_s:
+                skip = k
+        n = len(durs) - (skip is not None)
+        if n < blocking_min_peers or n == 0:
+            return None
+
+        def nth(k: int) -> float:
+            return durs[k + 1] if skip is not None and k >= skip else durs[k]
+
+        mid = n // 2
+        return nth(mid) if n % 2 else (nth(mid - 1) + nth(mid)) / 2
+
+    def long_running_at(ts: int) -> int:
+        return bisect.bisect_right(long_starts, ts) - bisect.bisect_left(long_ends, ts)
+
+    def waiters_of(span: _Span, cap: int) -> list[_Wait]:
+        """Other activations whose queue wait overlapped the task (at most ``cap``)."""
+        out = []
+        lo = bisect.bisect_left(wait_ends, span.start_ns + min_overlap_ns)
+        hi = bisect.bisect_right(wait_ends, span.end_ns + max_wait_ns)
+        for k in range(lo, hi):  # no slice: a long queue would be copied per task
+            w = waits[k]
+            if w.ev is not span.evs[0] and \
+                    min(w.end_ns, span.end_ns) - max(w.begin_ns, span.start_ns) >= min_overlap_ns:
+                out.append(w)
+                if len(out) >= cap:
+                    break
+        return out
+
+    flagged: dict[Any, list[tuple[_Span, str, float | None, int, list[TraceEvent]]]] = \
+        defaultdict(list)
+    for span in long_spans:
+        i = bisect.bisect_left(sample_ts, span.start_ns)
+        j = bisect.bisect_right(sample_ts, span.end_ns)
+        full = [e for e in samples[i:j] if _saturated(e)]
+        ref = median_without(by_routine.get(span.routine, []), span)
+        if ref is None:
+            ref = median_without(every, span)
+        if ref is not None and span.dur_s >= blocking_ratio * ref:
+            shape = "outlier"
+        else:  # no short peers: did long tasks hold every thread while the queue waited?
+            full = [e for e in full if long_running_at(e.ts_ns) >= _sample_size(e, size)]
+            if not full:
+                continue
+            shape = "saturated"
+        # Saturated samples already give the queue depth: then a few waiters suffice.
+        waiters = waiters_of(span, 10 if full else WAITERS_CAP)
+        waiting = max(len(waiters), max((int(e.value) for e in full), default=0))
+        if waiting <= 0:
+            continue  # nobody waited behind it: it cost a thread, not a queue
+        support = list(span.evs) + [w.ev for w in waiters[:10]] + full[:10]
+        flagged[span.routine].append((span, shape, ref, waiting, support))
+    if not flagged:
+        return []
+
+    task_samples: dict[int, list[TraceEvent]] = defaultdict(list)
+    for e in events:
+        if e.kind == "task.sample":
+            task_samples[e.thread].append(e)
+    live = {r.get("thread"): r for r in running if r.get("stack")}
+
+    findings = []
+    for routine, hits in flagged.items():
+        hits.sort(key=lambda h: -h[0].dur_s)
+        span, shape, ref, _w, _s = hits[0]
+        waiting = max(h[3] for h in hits)
+        support = [e for h in hits for e in h[4]]
+        stack = None
+        for s, *_ in hits:  # the first flagged task that has a stack sample
+            sample = next((e for e in task_samples.get(s.thread, ())
+                           if s.start_ns <= e.ts_ns <= s.end_ns), None)
+            if sample is not None:
+                stack = sample.detail
+                support.append(sample)
+                break
+            if not s.finished and s.thread in live:
+                stack = live[s.thread]["stack"]
+                break
+        where, is_waiting = _where(stack)
+        any_outlier = any(h[1] == "outlier" for h in hits)
+        unfinished = sum(1 for h in hits if not h[0].finished)
+        so_far = "" if span.finished else " so far"
+        if any_outlier and ref is not None:
+            ratio = span.dur_s / ref if ref > 0 else math.inf
+            head = (f"Routine {routine!r} held a pool thread for {_fmt_s(span.dur_s)}{so_far} "
+                    f"({ratio:.0f}x its median of {_fmt_s(ref)})")
+        else:
+            head = (f"Routine {routine!r} held all {size or 'the'} pool threads with tasks "
+                    f"of up to {_fmt_s(span.dur_s)}{so_far}")
+        title = f"{head} while {waiting} activation{'s' * (waiting != 1)} waited in the queue"
+        if where:
+            title += f"; it {'blocks' if is_waiting else 'was'} at {where}"
+        bigger = max(2 * (size or 1), (size or 0) + waiting)
+        fix = (
+            "Keep blocking calls off the pool's threads: while a logic sleeps or waits for I/O "
+            "it holds a thread, and activations queue behind it. Use async I/O for the wait "
+            "(await it instead of blocking), or move the blocking call out of the logic "
+            "(do it before posting, then post the result); for I/O-bound routines give the "
+            f"runtime a larger pool, e.g. Runtime(thread_pool_size={bigger}) or "
+            f"runtime.resize({bigger}) (2-4x os.cpu_count() for I/O)."
+        )
+        if where and not is_waiting:
+            fix += (" If the time is spent computing (CPU-bound), more threads will not help: "
+                    "split the work into smaller activations or run it in a process pool.")
+        findings.append(Finding(
+            "blocking", "high" if shape == "saturated" or waiting >= (size or 1) else "medium",
+            title,
+            {"routine": routine, "tasks": len(hits), "unfinished": unfinished,
+             "longest_s": round(span.dur_s, 4),
+             "median_s": None if ref is None else round(ref, 6),
+             "ratio": None if not ref else round(span.dur_s / ref, 1),
+             "waiting": waiting, "pool_size": size, "shape": shape if not any_outlier
+             else "outlier", "thread": span.thread_name, "job_id": span.job_id,
+             "where": where, "stack": list(stack)[-5:] if isinstance(stack, (list, tuple))
+             else None},
+            fix, _seqs(support), key=f"blocking:{routine}",
+        ))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------
+# Deadlocks
+# ---------------------------------------------------------------------------------------
+def detect_deadlocks(events: Sequence[TraceEvent], statistics: Any = None) -> list[Finding]:
+    """Wait-for cycles among traced locks (``deadlock.detected``), one finding per lock set."""
+    groups: dict[frozenset[str], list[TraceEvent]] = defaultdict(list)
+    for e in events:
+        if e.kind != "deadlock.detected":
+            continue
+        cycle = e.detail.get("cycle") if isinstance(e.detail, Mapping) else None
+        locks: set[str] = set()
+        if isinstance(cycle, list):
+            for step in cycle:
+                if isinstance(step, Mapping):
+                    locks.update(str(step[k]) for k in ("holds", "waits_for") if k in step)
+        if not locks and e.name:
+            locks.update(n.strip() for n in str(e.name).split(","))
+        groups[frozenset(locks)].append(e)
+    findings = []
+    for locks, evs in groups.items():
+        first = evs[0]
+        detail = first.detail if isinstance(first.detail, Mapping) else {}
+        cycle = [s for s in detail.get("cycle") or () if isinstance(s, Mapping)]
+        message = detail.get("message") or "; ".join(
+            f"{s.get('thread_name')} holds {s.get('holds')!r} and waits for "
+            f"{s.get('waits_for')!r}" for s in cycle
+        ) or f"threads wait for each other's locks {', '.join(sorted(locks))}"
+        order = sorted(locks)
+        ordered = " then ".join(repr(n) for n in order)
+        routines = sorted({str(s["routine"]) for s in cycle if s.get("routine") is not None})
+        times = len(evs)
+        title = f"Deadlock: {message}" + (f" (seen {times} times)" if times > 1 else "")
+        fix = (
+            f"Take these locks in one fixed order everywhere (for example always {ordered}), "
+            "so no thread can hold one while waiting for a lock another thread holds before "
+            "it; keep lock scopes small, and acquire with a timeout (lock.acquire(timeout=...)"
+            ") so a wait that cannot finish gives up instead of hanging."
+        )
+        findings.append(Finding(
+            "deadlock", "high", title,
+            {"locks": order, "threads": [str(s.get("thread_name")) for s in cycle],
+             "routines": routines, "occurrences": times, "message": message},
+            fix, _seqs(evs), key="deadlock:" + ",".join(order),
+        ))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------
+# Pool exhaustion
+# ---------------------------------------------------------------------------------------
+def detect_pool_exhaustion(
+    events: Sequence[TraceEvent],
+    statistics: Any = None,
+    *,
+    exhaustion_window_s: float = DEFAULT_THRESHOLDS["exhaustion_window_s"],
+    exhaustion_min_growth: int = DEFAULT_THRESHOLDS["exhaustion_min_growth"],  # type: ignore[assignment]
+) -> list[Finding]:
+    """A run queue that keeps growing because activations arrive faster than they finish.
+
+    Args:
+        events: trace events in seq order.
+        statistics: a ``RuntimeStatistics`` (for the pool size when no sample has it).
+        exhaustion_window_s / exhaustion_min_growth: see the module docstring.
+    """
+    # The depth after each event that changes or measures it.
+    ts: list[int] = []
+    depth: list[int] = []
+    evs: list[TraceEvent] = []
+    arrivals: list[int] = []  # cumulative task.queued count up to each point
+    finishes: list[int] = []  # cumulative task.finished count
+    d = n_arr = n_fin = 0
+    for e in events:
+        kind = e.kind
+        if kind == "task.queued":
+            n_arr += 1
+            d = int(e.value) if isinstance(e.value, (int, float)) else d + 1
+        elif kind == "task.started":
+            d = max(d - 1, 0)
+        elif kind == "queue.depth" and isinstance(e.value, (int, float)):
+            d = int(e.value)
+        elif kind == "task.finished":
+            n_fin += 1
+            continue
+        else:
+            continue
+        ts.append(e.ts_ns)
+        depth.append(d)
+        evs.append(e)
+        arrivals.append(n_arr)
+        finishes.append(n_fin)
+    n = len(ts)
+    if n < 2:
+        return []
+    window_ns = int(exhaustion_window_s * 1e9)
+    part_ns = window_ns // EXHAUSTION_PARTS
+    arr_ts = sorted(e.ts_ns for e in events if e.kind == "task.queued")
+    fin_ts = sorted(e.ts_ns for e in events if e.kind == "task.finished")
+
+    def count(stamps: list[int], a: int, b: int) -> int:  # stamps in (a, b]
+        return bisect.bisect_right(stamps, b) - bisect.bisect_right(stamps, a)
+
+    def lagging(t: int) -> bool:  # arrivals outnumber completions in every part of the window
+        for q in range(EXHAUSTION_PARTS):
+            a, b = t + q * part_ns, t + (q + 1) * part_ns
+            if count(arr_ts, a, b) <= count(fin_ts, a, b):
+                return False
+        return True
+
+    # Windows [i, j] where the queue grew, never drained, and fell behind all along.
+    rising: list[tuple[int, int]] = []
+    zeros = [k for k in range(n) if depth[k] == 0]
+    j = 0
+    for i in range(n):
+        if depth[i] == 0:
+            continue
+        j = max(j, i)
+        while j < n and ts[j] < ts[i] + window_ns:
+            j += 1
+        if j >= n:
+            break
+        z = bisect.bisect_left(zeros, i)
+        if z < len(zeros) and zeros[z] <= j:
+            continue  # drained in between
+        if depth[j] - depth[i] >= exhaustion_min_growth and lagging(ts[i]):
+            rising.append((i, j))
+    if not rising:
+        return []
+    # Merge overlapping windows; report the longest stretch.
+    merged: list[list[int]] = []
+    for i, j in rising:
+        if merged and i <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], j)
+        else:
+            merged.append([i, j])
+    i, j = max(merged, key=lambda m: ts[m[1]] - ts[m[0]])
+    dur_s = (ts[j] - ts[i]) / 1e9
+    t0, t1 = ts[i], ts[j]
+    service = [float(e.value) for e in events if e.kind == "task.finished"
+               and t0 <= e.ts_ns <= t1 and isinstance(e.value, (int, float))]
+    if not service:
+        service = [float(e.value) for e in events if e.kind == "task.finished"
+                   and isinstance(e.value, (int, float))]
+    mean_s = _stats.fmean(service) if service else None
+    lam = (arrivals[j] - arrivals[i]) / dur_s
+    mu = (finishes[j] - finishes[i]) / dur_s
+    size = next((int(e.detail["size"]) for e in reversed(evs[i:j + 1])
+                 if e.kind == "queue.depth" and isinstance(e.detail, Mapping)
+                 and "size" in e.detail), None) or _pool_size(events, statistics)
+    needed = lam * mean_s if mean_s is not None else None
+    peak = max(depth[i:j + 1])
+    rec = None
+    if needed is not None and (size is None or needed > size):
+        rec = max(math.ceil(needed * LITTLE_HEADROOM), (size or 0) + 1)
+    title = (
+        f"Pool exhausted: the run queue grew from {depth[i]} to {depth[j]} over {dur_s:.1f} s "
+        f"(arrivals {lam:.0f}/s, completions {mu:.0f}/s"
+        + (f", pool of {size}" if size else "") + ")"
+    )
+    if needed is not None and mean_s is not None:
+        little = (f"By Little's law the load needs about {lam:.0f}/s x {mean_s * 1000:.0f} ms "
+                  f"= {needed:.1f} busy threads")
+        little += f" and the pool has {size}. " if size else ". "
+    else:
+        little = ""
+    if rec:
+        sizing = (f"If the logic waits on I/O, size the pool for the load: "
+                  f"Runtime(thread_pool_size={rec}) or runtime.resize({rec}). ")
+    elif needed is not None and size:
+        sizing = ("The pool should keep up in theory, so its threads are not delivering: "
+                  "CPU-bound logic sharing the GIL, or threads waiting on each other (locks), "
+                  "and a larger pool will not help. ")
+    else:
+        sizing = "If the logic waits on I/O, enlarge the pool (runtime.resize(n)). "
+    fix = (
+        little
+        + sizing
+        + "If it is CPU-bound, more threads will not help (the GIL); slow the producers "
+          "instead. Either way add backpressure: Runtime(max_queue_size=...) makes "
+          "post(block=True) wait for room (or post(block=False) raise QueueFullError) "
+          "instead of letting the queue and its memory grow without bound."
+    )
+    limit = getattr(statistics, "max_queue_size", None)
+    if isinstance(limit, int) and peak >= limit:
+        fix += (f" Backpressure is already on (max_queue_size={limit}) and the queue reached "
+                "it, so producers now wait: what remains is the pool size.")
+    severe = peak >= 10 * (size or 1) or dur_s >= 3 * exhaustion_window_s
+    support = [evs[k] for k in range(i, j + 1) if evs[k].kind == "queue.depth"] or evs[i:j + 1]
+    return [Finding(
+        "pool_exhaustion", "high" if severe else "medium", title,
+        {"start_depth": depth[i], "end_depth": depth[j], "peak_depth": peak,
+         "duration_s": round(dur_s, 3), "arrival_rate": round(lam, 2),
+         "completion_rate": round(mu, 2),
+         "mean_service_s": None if mean_s is None else round(mean_s, 6),
+         "pool_size": size, "needed_threads": None if needed is None else round(needed, 2),
+         "recommended_pool_size": rec, "stretches": len(merged)},
+        fix, _seqs(support), key="pool_exhaustion",
+    )]
+
+
+# ---------------------------------------------------------------------------------------
+# Barriers (all_slots_ready)
+# ---------------------------------------------------------------------------------------
+def detect_barrier_misuse(
+    events: Sequence[TraceEvent],
+    statistics: Any = None,
+    *,
+    barrier_backlog: int = DEFAULT_THRESHOLDS["barrier_backlog"],  # type: ignore[assignment]
+    barrier_starved_items: int = DEFAULT_THRESHOLDS["barrier_starved_items"],  # type: ignore[assignment]
+) -> list[Finding]:
+    """All-slots-ready routines that mix jobs, fill unevenly, or never complete a set.
+
+    Args:
+        events: trace events (any order).
+        statistics: unused; accepted so every detector has the same shape.
+        barrier_backlog / barrier_starved_items: see the module docstring.
+    """
+    waits: dict[str, list[TraceEvent]] = defaultdict(list)
+    releases: dict[str, list[TraceEvent]] = defaultdict(list)
+    for e in events:
+        if e.kind == "barrier.wait":
+            waits[str(e.routine)].append(e)
+        elif e.kind == "barrier.release":
+            releases[str(e.routine)].append(e)
+    barriers = set(waits) | set(releases)
+    if not barriers:
+        return []
+    fulls: dict[str, list[TraceEvent]] = defaultdict(list)
+    job_slots: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    fed: dict[str, set[str]] = defaultdict(set)
+    for e in events:
+        r = str(e.routine)
+        if r not in barriers:
+            continue
+        if e.kind == "slot.full":
+            fulls[r].append(e)
+        elif e.kind == "slot.enqueue":
+            fed[r].add(str(e.name))
+            if e.job_id is not None:
+                job_slots[r][e.job_id].add(str(e.name))
+
+    findings = []
+    for r in sorted(barriers):
+        rel = releases.get(r, [])
+        # (1) joins of different jobs, where one of them is a fan-out request.
+        fanout = {j for j, slots in job_slots[r].items() if len(slots) >= 2}
+        mixed = []
+        for e in rel:
+            jobs = e.detail if isinstance(e.detail, (list, tuple)) else None
+            distinct = set(jobs) if jobs is not None else None
+            n_jobs = len(distinct) if distinct is not None else \
+                int(e.value) if isinstance(e.value, (int, float)) else 1
+            if n_jobs <= 1:
+                continue
+            if distinct is not None and job_slots[r] and not (distinct & fanout):
+                continue  # each job feeds one slot (separate posts): pairing by design
+            mixed.append(e)
+        if mixed:
+            example = mixed[0].detail if isinstance(mixed[0].detail, (list, tuple)) else None
+            title = (f"Barrier {r!r} joined items of different jobs in {len(mixed)} of "
+                     f"{len(rel)} activations: one request's data was paired with another's")
+            fix = ("all_slots_ready pairs the oldest item of each slot in arrival order, "
+                   "whatever job it belongs to, so concurrent requests sharing a worker get "
+                   "crossed. Use all_slots_ready_policy(match_job=True) to join only items of "
+                   "the same job, or give each request its own worker (runtime.exec(flow), "
+                   "then post(..., worker_id=...)).")
+            findings.append(Finding(
+                "barrier", "high", title,
+                {"routine": r, "problem": "mixed_jobs", "mixed_joins": len(mixed),
+                 "joins": len(rel),
+                 "example_jobs": [str(j)[:8] for j in example] if example else None},
+                fix, _seqs(mixed), key=f"barrier:{r}:mixed_jobs",
+            ))
+        # (3) never released, one slot never fed, another piling up.
+        ws = waits.get(r, [])
+        counts = [e.detail for e in ws if isinstance(e.detail, Mapping)]
+        slots = sorted({str(s) for c in counts for s in c})
+        starved = False
+        if not rel and counts:
+            never = [s for s in slots if all(not c.get(s) for c in counts) and s not in fed[r]]
+            piled = {s: max(int(c.get(s) or 0) for c in counts) for s in slots}
+            top = max(piled, key=lambda s: piled[s]) if piled else None
+            if never and top is not None and piled[top] >= barrier_starved_items:
+                starved = True
+                missing = ", ".join(repr(s) for s in never)
+                title = (f"Barrier {r!r} never ran: slot{'s' * (len(never) > 1)} {missing} "
+                         f"received no data while {piled[top]} items wait in {top!r}")
+                fix = (f"An all-slots-ready routine runs only when every slot holds an item, "
+                       f"so with nothing arriving in {missing} it never runs and the other "
+                       f"slots fill up silently. Connect an event to {missing} "
+                       "(flow.connect(...)) or post to it; if the routine should run with "
+                       "whatever arrives, use immediate_policy() instead of a barrier.")
+                findings.append(Finding(
+                    "barrier", "high", title,
+                    {"routine": r, "problem": "starved", "empty_slots": never,
+                     "waiting_items": piled[top], "waits": len(ws)},
+                    fix, _seqs(ws[:MAX_EVENTS]), key=f"barrier:{r}:starved",
+                ))
+        # (2) slots filling unevenly.
+        full = fulls.get(r, [])
+        worst, worst_e = -1, None
+        for e in ws:
+            c = e.detail
+            if isinstance(c, Mapping) and len(c) >= 2:
+                vals = [int(v or 0) for v in c.values()]
+                gap = max(vals) - min(vals)
+                if gap > worst:
+                    worst, worst_e = gap, e
+        if starved and not full:
+            continue
+        if worst > barrier_backlog or full:
+            c = dict(worst_e.detail) if worst_e is not None else {}
+            hi = max(c, key=lambda s: c[s] or 0) if c else (full[0].name if full else "?")
+            lo = min(c, key=lambda s: c[s] or 0) if c else None
+            if c:
+                title = (f"Barrier {r!r} fills unevenly: slot {hi!r} ran {worst} items ahead "
+                         f"of {lo!r} ({c[hi]} vs {c[lo]} waiting)")
+            else:
+                title = f"Barrier {r!r} fills unevenly"
+            if full:
+                title += f"; {len(full)} item{'s' * (len(full) != 1)} refused as slot " \
+                         f"{full[0].name!r} was full"
+            fix = (f"A barrier takes one item from every slot per activation, so when {hi!r} "
+                   "is fed faster than the others its surplus only grows, until the slot is "
+                   "full and arrivals raise SlotQueueFullError. Feed the slots at matching "
+                   "rates (one item per slot per request), or don't use a barrier here: "
+                   "use immediate_policy() and combine the data in logic or in the job "
+                   "(get_current_job().set_data), or batch_size_policy(n) for batches.")
+            support = ([worst_e] if worst_e is not None else []) + full[:MAX_EVENTS - 1]
+            findings.append(Finding(
+                "barrier", "high" if full else "medium", title,
+                {"routine": r, "problem": "uneven", "max_backlog_gap": max(worst, 0),
+                 "ahead_slot": hi, "behind_slot": lo, "refused": len(full),
+                 "counts": c or None},
+                fix, _seqs(support), key=f"barrier:{r}:uneven",
+            ))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------
+# diagnose
+# ---------------------------------------------------------------------------------------
+_recorded: weakref.WeakKeyDictionary[Tracer, set[str]] = weakref.WeakKeyDictionary()
+_record_lock = threading.Lock()
+
+
+def _check_thresholds(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise TypeError(
+            f"diagnose() got unknown threshold(s) {', '.join(unknown)}; thresholds are: "
+            f"{', '.join(DEFAULT_THRESHOLDS)}"
+        )
+    out = dict(DEFAULT_THRESHOLDS)
+    for name, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"threshold {name} must be a number, got {value!r}")
+        if name in _INT_THRESHOLDS:
+            if value != int(value) or value < 1:
+                raise ValueError(f"threshold {name} must be a whole number >= 1, got {value!r}")
+            value = int(value)
+        elif not value > 0 or math.isinf(value):
+            raise ValueError(f"threshold {name} must be a positive number of seconds or "
+                             f"a positive ratio, got {value!r}")
+        out[name] = value
+    return out
+
+
+def _live_stacks(runtime: Any, min_s: float) -> list[dict[str, Any]]:
+    """The runtime's running tasks, with a stack for those running at least ``min_s``."""
+    running_tasks = getattr(runtime, "running_tasks", None)
+    if not callable(running_tasks):
+        return []
+    tasks = list(running_tasks())
+    frames = None
+    out = []
+    for task in tasks:
+        entry = dict(task)
+        if entry.get("running_s", 0.0) >= min_s:
+            if frames is None:
+                frames = sys._current_frames()
+            frame = frames.get(entry.get("thread"))
+            if frame is not None:
+                entry["stack"] = [f"{fs.filename}:{fs.lineno} in {fs.name}" for fs in
+                                  traceback.extract_stack(frame, limit=SAMPLE_STACK_LIMIT)]
+        out.append(entry)
+    del frames
+    return out
+
+
+def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Finding]:
+    """Run every pitfall detector over a runtime's (or a tracer's) trace.
+
+    Args:
+        source: a ``routilux.Runtime`` (its tracer, ``statistics()``, ``state_writes()``
+            and running tasks are used; with tracing off only shared mutable state can be
+            found), a ``Tracer`` (e.g. ``Tracer.load(path)``), or a list of ``TraceEvent``.
+        record: record one ``finding`` event per finding into the tracer, unless a finding
+            with the same ``key`` was already recorded there.
+        **thresholds: overrides of ``DEFAULT_THRESHOLDS`` by name.
+
+    Returns:
+        The findings, most severe first (then by kind and title); ``[]`` when healthy.
+
+    Raises:
+        TypeError: ``source`` is none of the above, or an unknown threshold name.
+        ValueError: a threshold out of range.
+    """
+    th = _check_thresholds(thresholds)
+    tracer: Tracer | None = None
+    stats = None
+    writes: Mapping[tuple[str, str], int] | None = None
+    running: list[dict[str, Any]] = []
+    now_ns: int | None = None
+    if isinstance(source, Tracer):
+        tracer = source
+        events = tracer.read(0)
+    elif callable(getattr(source, "statistics", None)) and hasattr(source, "tracer"):
+        tracer = source.tracer
+        stats = source.statistics()
+        writes = source.state_writes() if callable(getattr(source, "state_writes", None)) \
+            else None
+        if not getattr(stats, "shut_down", False):
+            now_ns = time.monotonic_ns()
+            running = _live_stacks(source, th["blocking_min_s"])
+        events = tracer.read(0) if tracer is not None else []
+    elif isinstance(source, Iterable) and not isinstance(source, (str, bytes, Mapping)):
+        events = list(source)
+        if not all(isinstance(e, TraceEvent) for e in events):
+            raise TypeError("diagnose() got a sequence that is not all TraceEvent records")
+        events.sort(key=lambda e: e.seq)
+    else:
+        raise TypeError(
+            "diagnose() needs a routilux Runtime, a routilux.trace.Tracer or a list of "
+            f"TraceEvent, got {type(source).__name__}"
+        )
+    events = [e for e in events if e.kind != "finding"]
+    findings: list[Finding] = []
+    findings += detect_shared_mutable_state(
+        events, stats, state_writes=writes, state_min_writes=th["state_min_writes"])
+    findings += detect_blocking(
+        events, stats, running=running, now_ns=now_ns, blocking_ratio=th["blocking_ratio"],
+        blocking_min_s=th["blocking_min_s"], blocking_queue_wait_s=th["blocking_queue_wait_s"],
+        blocking_min_peers=th["blocking_min_peers"])
+    findings += detect_deadlocks(events, stats)
+    findings += detect_pool_exhaustion(
+        events, stats, exhaustion_window_s=th["exhaustion_window_s"],
+        exhaustion_min_growth=th["exhaustion_min_growth"])
+    findings += detect_barrier_misuse(
+        events, stats, barrier_backlog=th["barrier_backlog"],
+        barrier_starved_items=th["barrier_starved_items"])
+    findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], _KIND_ORDER[f.kind], f.title))
+    if record and tracer is not None and findings:
+        _record(tracer, findings)
+    return findings
+
+
+def _record(tracer: Tracer, findings: list[Finding]) -> None:
+    """Record each finding not yet recorded into ``tracer`` (by key), exactly once."""
+    with _record_lock:
+        seen = _recorded.get(tracer)
+        if seen is None:
+            seen = set()
+            for e in tracer.read(0):
+                if e.kind == "finding" and isinstance(e.detail, Mapping) and e.detail.get("key"):
+                    seen.add(str(e.detail["key"]))
+            _recorded[tracer] = seen
+        for f in findings:
+            if f.key in seen:
+                continue
+            seen.add(f.key)
+            routine = f.evidence.get("routine")
+            tracer.record("finding", None, None if routine is None else str(routine), f.kind,
+                          None, {"title": f.title, "severity": f.severity, "key": f.key},
+                          None)
