@@ -17,13 +17,14 @@ import asyncio
 import heapq
 import itertools
 import logging
+import os
+import random
 import sys
 import threading
 import time
 import traceback
 import uuid
 import weakref
-from random import getrandbits as _getrandbits
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -1230,6 +1231,14 @@ def _new_id() -> str:
     ~150 µs per id under load). Job ids need uniqueness, not secrecy.
     """
     return str(uuid.UUID(int=_getrandbits(128), version=4))
+
+
+# A private generator, seeded once from os.urandom: user code calling random.seed()
+# (notebooks, Hypothesis) must not make job ids repeat, or post fails "already in use".
+_id_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_id_random.seed)
+_getrandbits = _id_random.getrandbits
 
 
 def latest_runtime() -> Runtime | None:
