@@ -781,8 +781,13 @@ def test_pool_exhaustion_ignores_a_steady_full_queue() -> None:
 # barriers
 # ---------------------------------------------------------------------------------------
 def _fan_out_join(match_job: bool) -> tuple[Flow, list[Any], threading.Event]:
-    """split -> left/right -> join(a, b); job 0's right branch waits until job 1's joined."""
+    """split -> left/right -> join(a, b) for jobs 0 and 1.
+
+    Arrival order at the barrier is forced: slot a gets job 0's item then job 1's; slot b
+    gets job 1's item then job 0's. FIFO pairing then crosses the two jobs twice.
+    """
     job1_right_done = threading.Event()
+    left0_done = threading.Event()
     lefts_done = threading.Semaphore(0)
     joined: list[Any] = []
 
@@ -790,7 +795,12 @@ def _fan_out_join(match_job: bool) -> tuple[Flow, list[Any], threading.Event]:
         split_r.emit("out", n=slot_data["in"][0]["n"])
 
     def left(slot_data, policy_message, worker_state):
-        left_r.emit("out", n=slot_data["in"][0]["n"])
+        n = slot_data["in"][0]["n"]
+        if n == 1:
+            assert left0_done.wait(JOIN_TIMEOUT)
+        left_r.emit("out", n=n)
+        if n == 0:
+            left0_done.set()
         lefts_done.release()
 
     def right(slot_data, policy_message, worker_state):
@@ -824,12 +834,12 @@ def _fan_out_join(match_job: bool) -> tuple[Flow, list[Any], threading.Event]:
 @pytest.mark.timeout(60)
 def test_barrier_joining_different_jobs_is_found() -> None:
     flow, joined, _ = _fan_out_join(match_job=False)
-    with traced_runtime(4) as rt:
+    with traced_runtime(6) as rt:  # up to three branches wait on each other at once
         for n in range(2):
             rt.post(flow.flow_id, "split", "in", {"n": n})
         finish(rt)
         findings = diagnose(rt)
-    assert sorted(joined) == [(0, 1), (1, 0)]  # FIFO pairing crossed the two requests
+    assert joined == [(0, 1), (1, 0)]  # FIFO pairing crossed the two requests
     f = of_kind(findings, "barrier")
     assert kinds(findings) == ["barrier"]
     assert f.severity == "high" and f.evidence["problem"] == "mixed_jobs"
@@ -842,7 +852,7 @@ def test_barrier_joining_different_jobs_is_found() -> None:
 @pytest.mark.timeout(60)
 def test_barrier_matching_jobs_has_no_finding() -> None:
     flow, joined, _ = _fan_out_join(match_job=True)
-    with traced_runtime(4) as rt:
+    with traced_runtime(6) as rt:
         for n in range(2):
             rt.post(flow.flow_id, "split", "in", {"n": n})
         finish(rt)
