@@ -936,6 +936,8 @@ class Runtime:
                             f"{timeout:g} s; no job was registered"
                         )
                     pool.room.wait(remaining)
+                if self._shut_down:  # woken by shutdown, which also emptied the queue
+                    raise RuntimeError("Runtime is shut down")
             finally:
                 pool.room_waiters -= 1
 
