@@ -1193,6 +1193,10 @@ class Runtime:
                 abandoned = mine
         for task in abandoned:
             task.worker.abandoned = True
+            if isinstance(task, _Task) and task.job is not None:
+                # Cancel before releasing: the release would auto-complete the job as if
+                # its logic had run.
+                self._finish(task.job, "cancelled", "runtime shut down before the job finished")
             task.worker.release(task.job)
         for job in self.list_jobs():
             if job.status not in TERMINAL_JOB_STATUSES:
