@@ -10,6 +10,10 @@ Design (the invariants the runtime relies on):
   task, so no task *starts* while more than ``n`` threads are busy.
 - Threads are spawned lazily, when a task arrives and no thread is idle, up to the size.
 - Threads hold the pool, never the runtime; tasks carry what they need.
+- An idle thread parks on a lock of its own; a submitter pops one parked lock under the
+  pool lock and releases it *after* unlocking. Critical sections stay short and free of
+  Python-level calls where possible: under the GIL, a thread preempted while holding the
+  pool lock makes every other thread queue behind it for a whole switch interval.
 
 Rejected: ``ThreadPoolExecutor`` (its queue is private, so depth and waits would be
 guesses, and it cannot shrink), and sentinel-based shrinking (a sentinel waits behind the
@@ -69,7 +73,8 @@ class WorkerPool:
         self._size = check_pool_size(size, allow_zero=False)
         self._prefix = name_prefix
         self.lock = threading.Lock()
-        self._cond = threading.Condition(self.lock)  # idle threads wait here
+        self._parked: list[Any] = []  # park locks of idle threads (LIFO: warm threads first)
+        self._waking = 0  # threads woken but not yet back under the lock
         self.room = threading.Condition(self.lock)  # bounded posts wait here
         self.room_waiters = 0
         self.tasks: deque[Any] = deque()
@@ -77,7 +82,6 @@ class WorkerPool:
         self._threads: dict[int, threading.Thread] = {}
         self._alive = 0
         self._busy = 0
-        self._idle_waiting = 0
         self._completed = 0
         self._closed = False
         self._names = itertools.count(1)
@@ -85,16 +89,31 @@ class WorkerPool:
     # -- submission (callers may hold ``lock`` and use the *_locked variant) ------------
     def submit(self, task: Any) -> None:
         with self.lock:
-            self.submit_locked(task)
+            waker = self.submit_locked(task)
+        if waker is not None:
+            waker.release()
 
-    def submit_locked(self, task: Any) -> None:
+    def submit_locked(self, task: Any) -> Any:
+        """Queue ``task`` (lock held); returns a park lock the caller releases after unlocking."""
         if self._closed:
             raise RuntimeError("cannot submit to a pool after shutdown")
         self.tasks.append(task)
-        if self._idle_waiting:
-            self._cond.notify()
-        elif self._alive < self._size:
+        if self._parked:
+            # One wake in flight at a time: the woken thread wakes the next one if work
+            # is still queued when it arrives, so a burst of short tasks does not wake
+            # every idle thread only for most of them to find the queue drained.
+            if self._waking:
+                return None
+            self._waking += 1
+            return self._parked.pop()
+        if self._alive < self._size:
             self._spawn_locked()
+        return None
+
+    def _wake_all_locked(self) -> list[Any]:
+        parked, self._parked = self._parked, []
+        self._waking += len(parked)
+        return parked
 
     def _spawn_locked(self) -> None:
         self._alive += 1
@@ -112,14 +131,17 @@ class WorkerPool:
     def resize(self, size: int) -> int:
         """Set the size; returns the old one. Takes effect while tasks run."""
         size = check_pool_size(size, allow_zero=False)
+        wake: list[Any] = []
         with self.lock:
             old, self._size = self._size, size
             if size > old:
-                backlog = len(self.tasks) - self._idle_waiting
+                backlog = len(self.tasks) - len(self._parked)
                 for _ in range(min(backlog, size - self._alive)):
                     self._spawn_locked()
             else:
-                self._cond.notify_all()
+                wake = self._wake_all_locked()  # surplus idle threads exit
+        for park in wake:
+            park.release()
         return old
 
     def statistics(self) -> PoolStatistics:
@@ -142,9 +164,11 @@ class WorkerPool:
             self._closed = True
             abandoned = list(self.tasks)
             self.tasks.clear()
-            self._cond.notify_all()
+            wake = self._wake_all_locked()
             self.room.notify_all()
             threads = list(self._threads.values())
+        for park in wake:
+            park.release()
         me = threading.current_thread()
         for t in threads:
             if t is not me:
@@ -161,17 +185,23 @@ class WorkerPool:
 
 
 def _work(pool: WorkerPool) -> None:
-    """The worker loop: finish the last task's bookkeeping, take the next, run it."""
+    """The worker loop: settle the last task's bookkeeping, take the next, run it."""
     lock = pool.lock
-    cond = pool._cond
     tasks = pool.tasks
     running = pool.running
     me = threading.get_ident()
+    park = threading.Lock()
+    park.acquire()  # held = not signalled; a submitter's release() wakes us
     task: Any = None
+    woken = False
     while True:
         finished: Any = None
-        exiting = False
+        waker: Any = None
+        exiting = parking = False
         with lock:
+            if woken:
+                pool._waking -= 1
+                woken = False
             if task is not None:
                 pool._busy -= 1
                 pool._completed += 1
@@ -180,31 +210,36 @@ def _work(pool: WorkerPool) -> None:
                 task = None
             # A job finished: settle it outside the lock first, then come back for work.
             if finished is None:
-                while True:
-                    if pool._alive > pool._size or (pool._closed and not tasks):
-                        pool._alive -= 1
-                        pool._threads.pop(me, None)
-                        exiting = True
-                        break
-                    if tasks:
-                        break
-                    pool._idle_waiting += 1
-                    cond.wait()
-                    pool._idle_waiting -= 1
-                if not exiting:
+                if pool._alive > pool._size or (pool._closed and not tasks):
+                    pool._alive -= 1
+                    pool._threads.pop(me, None)
+                    exiting = True
+                elif tasks:
                     task = tasks.popleft()
                     pool._busy += 1
                     running[me] = task
+                    if tasks and pool._parked and not pool._waking:
+                        pool._waking += 1
+                        waker = pool._parked.pop()
                     if pool.room_waiters:
                         pool.room.notify()
+                else:
+                    pool._parked.append(park)
+                    parking = True
         if finished is not None:
             try:
                 finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
             except Exception:  # our machinery: never kill a worker thread
                 logger.exception("routilux: error finishing a job; this is a bug in routilux")
             continue
+        if parking:
+            park.acquire()
+            woken = True
+            continue
         if exiting:
             return
+        if waker is not None:
+            waker.release()
         try:
             task.run()
         except BaseException:  # task.run handles user errors; this is our own fault

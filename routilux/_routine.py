@@ -110,6 +110,7 @@ class Routine:
         d["_flow_ref"] = None
         d["_flow_routine_id"] = None
         d["_setup_done"] = False
+        d["_version"] = 0  # bumped when logic, policy or slots change (runtime caches plans)
 
     @property
     def _flow(self) -> Flow | None:
@@ -166,6 +167,7 @@ class Routine:
         validate_queue_args(max_queue_length, watermark)
         slot = Slot(name, self, max_queue_length, watermark)
         self._slots[name] = slot
+        self.__dict__["_version"] += 1
         flow = self._flow
         if flow is not None:
             flow._routine_changed(self)
@@ -239,7 +241,7 @@ class Routine:
         if not callable(fn):
             raise TypeError(f"logic must be callable, got {type(fn).__name__}")
         self.__dict__["_logic"] = fn
-        self.__dict__.pop("_caller", None)
+        self.__dict__["_version"] += 1
         return self
 
     def _get_logic(self) -> Callable[..., Any] | None:
@@ -258,6 +260,7 @@ class Routine:
                 f"(bool, dict, message), got {type(policy).__name__}"
             )
         self.__dict__["_activation_policy"] = policy
+        self.__dict__["_version"] += 1
         return self
 
     def get_activation_policy_info(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from ._routine import Routine
 from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
 from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus, JobStatus
 from ._worker_state import WorkerState
+from .trace import Tracer
 
 logger = logging.getLogger("routilux")
 
@@ -53,6 +54,7 @@ LONG_TASK_SAMPLE_S = 0.1  # seconds a task runs before its stack is sampled once
 DEADLINE_SWEEP_S = 0.5  # seconds between sweeps of finished jobs off the deadline queues
 _DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
 _FAILED_OR_CANCELLED = frozenset({"failed", "cancelled"})
+_IMMEDIATE_MSG = {"reason": "immediate"}
 
 
 def _worker_of(worker_state: Any) -> _Worker | None:
@@ -98,21 +100,56 @@ class RuntimeStatistics:
 # ---------------------------------------------------------------------------------------
 # Tasks: what a pool thread runs.
 # ---------------------------------------------------------------------------------------
+class _Plan:
+    """A worker's cached view of one routine: its queues, lock, policy and logic caller.
+
+    Rebuilt when the routine's ``_version`` changes (new logic, policy or slot), so the
+    hot path does dictionary lookups, not introspection.
+    """
+
+    __slots__ = ("routine", "rid", "version", "lock", "queues", "views", "policy", "ptype",
+                 "immediate", "logic", "_caller", "single")
+
+    def __init__(self, worker: _Worker, routine: Routine, rid: str) -> None:
+        self.routine = routine
+        self.rid = rid
+        self.version = routine._version
+        self.lock = worker.lock_for(rid)
+        self.queues = {name: worker.queue_for(s) for name, s in routine._slots.items()}
+        self.views = {name: SlotView(s, self.queues[name]) for name, s in routine._slots.items()}
+        self.policy = routine._activation_policy
+        self.ptype = getattr(self.policy, "_policy_type", None)
+        self.logic = routine._get_logic()
+        # The built-in immediate policy is applied inline: put + consume in one step.
+        self.immediate = self.ptype == "immediate" and getattr(
+            self.policy, "__module__", "") == "routilux._policies"
+        self.single = len(self.queues) == 1
+        self._caller: Callable[..., Any] | None = None
+
+    def caller(self) -> Callable[..., Any]:
+        caller = self._caller
+        if caller is None:
+            if self.logic is None:
+                raise RuntimeError(f"routine {self.rid!r} has no logic")
+            caller = self._caller = make_caller(self.logic, list(self.queues))
+        return caller
+
+
 class _Task:
     """One activation: a routine's logic called with the data its policy handed over."""
 
     __slots__ = (
-        "worker", "routine", "rid", "slot", "data", "msg", "job", "queued_ns", "started_ns",
+        "worker", "plan", "rid", "slot", "data", "msg", "job", "queued_ns", "started_ns",
         "attempt", "retrying", "sampled",
     )
 
     def __init__(
-        self, worker: _Worker, routine: Routine, rid: str, slot: str,
+        self, worker: _Worker, plan: _Plan, slot: str,
         data: dict[str, list[Any]], msg: Any, job: JobContext | None,
     ) -> None:
         self.worker = worker
-        self.routine = routine
-        self.rid = rid
+        self.plan = plan
+        self.rid = plan.rid
         self.slot = slot
         self.data = data
         self.msg = msg
@@ -123,41 +160,42 @@ class _Task:
         self.retrying = False
         self.sampled = False
 
+    @property
+    def routine(self) -> Routine:
+        return self.plan.routine
+
     def run(self) -> None:
-        worker = self.worker
-        rt = worker.runtime
         job = self.job
         if job is not None and job.status in _FAILED_OR_CANCELLED:
             return  # no new activation starts for a failed or cancelled job
+        worker = self.worker
+        rt = worker.runtime
         ws = worker.state
+        plan = self.plan
         rid = self.rid
         tr = rt._tracer
         self.retrying = False
-        start = time.monotonic_ns()
-        self.started_ns = start
-        job_id = job.job_id if job is not None else None
+        start = self.started_ns = time.monotonic_ns()
         if tr is not None:
-            tr.record("task.started", job_id, rid, self.slot,
+            tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
-        token = _activation.set(Activation(job, ws, rid, self.routine, rt))
-        error: BaseException | None = None
+        token = _activation.set(Activation(job, ws, rid, plan.routine, rt))
         try:
-            caller = worker.caller_for(self.routine, rid)
-            caller(self.data, self.msg, ws)
-            ws._history.append((rid, "logic_executed", self.msg, time.time()))
+            (plan._caller or plan.caller())(self.data, self.msg, ws)
         except BaseException as exc:  # user code: handled by the error strategy
-            error = exc
-        finally:
             _activation.reset(token)
-        if error is not None:
-            err = _error_text(error)
+            err = _error_text(exc)
             if tr is not None:
+                job_id = job.job_id if job is not None else None
                 dur = (time.monotonic_ns() - start) / 1e9
                 tr.record("task.error", job_id, rid, self.slot, dur, err, ws.worker_id)
                 tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
-            worker.handle_error(self, error, err, is_policy=False)
-        elif tr is not None:
-            tr.record("task.finished", job_id, rid, self.slot,
+            worker.handle_error(self, exc, err, is_policy=False)
+            return
+        _activation.reset(token)
+        ws._history.append((rid, "logic_executed", self.msg, time.time()))
+        if tr is not None:
+            tr.record("task.finished", job.job_id if job is not None else None, rid, self.slot,
                       (time.monotonic_ns() - start) / 1e9, None, ws.worker_id)
 
     def done_locked(self) -> Any:
@@ -169,7 +207,7 @@ class _Task:
 class _Callback:
     """A bookkeeping step run on the pool (used to finish a job after post returns)."""
 
-    __slots__ = ("fn", "arg", "worker", "job", "started_ns", "rid", "sampled")
+    __slots__ = ("worker", "job", "started_ns", "rid", "sampled")
 
     def __init__(self, worker: _Worker, job: JobContext | None) -> None:
         self.worker = worker
@@ -201,9 +239,8 @@ class _Worker:
         self.accepting = True
         self.abandoned = False
         self._queues: dict[tuple[str, str], SlotQueue] = {}
-        self._views: dict[str, dict[str, SlotView]] = {}
         self._locks: dict[str, threading.RLock] = {}
-        self._callers: dict[str, tuple[Any, Any, Any]] = {}
+        self._plans: dict[str, _Plan] = {}
         self._setup_lock = threading.Lock()
         self._warned_no_policy: set[str] = set()
         self._rechecks: dict[str, list[Any]] = {}  # rid -> [due, owner job, cancelled]
@@ -223,15 +260,7 @@ class _Worker:
                 if q is None:
                     q = slot.new_queue()
                     self._queues[key] = q
-                    self._views.pop(rid, None)
         return q
-
-    def views_for(self, routine: Routine, rid: str) -> dict[str, SlotView]:
-        views = self._views.get(rid)
-        if views is None or len(views) != len(routine._slots):
-            views = {name: SlotView(s, self.queue_for(s)) for name, s in routine._slots.items()}
-            self._views[rid] = views
-        return views
 
     def lock_for(self, rid: str) -> threading.RLock:
         lock = self._locks.get(rid)
@@ -240,18 +269,12 @@ class _Worker:
                 lock = self._locks.setdefault(rid, threading.RLock())
         return lock
 
-    def caller_for(self, routine: Routine, rid: str) -> Callable[..., Any]:
-        logic = routine._get_logic()
-        slots = routine._slots
-        cached = self._callers.get(rid)
-        # == not is: a bound ``logic`` method is a new object on every attribute access.
-        if cached is not None and cached[0] == logic and cached[1] == len(slots):
-            return cached[2]
-        if logic is None:
-            raise RuntimeError(f"routine {rid!r} has no logic")
-        caller = make_caller(logic, list(slots))
-        self._callers[rid] = (logic, len(slots), caller)
-        return caller
+    def plan(self, rid: str) -> _Plan:
+        plan = self._plans.get(rid)
+        if plan is None or plan.version != plan.routine._version:
+            plan = _Plan(self, self.flow.routines[rid], rid)
+            self._plans[rid] = plan
+        return plan
 
     # -- bookkeeping (pool lock held) -----------------------------------------------------
     def hold_locked(self, job: JobContext | None) -> None:
@@ -301,12 +324,12 @@ class _Worker:
         ``on_accept`` (post only) creates the job once the slot has room, under the same
         lock, so a full slot registers nothing.
         """
-        routine = self.flow.routines[rid]
-        slot = routine._slots[slot_name]
-        q = self.queue_for(slot)
-        rt = self.runtime
-        tr = rt._tracer
-        with self.lock_for(rid):
+        plan = self._plans.get(rid)
+        if plan is None or plan.version != plan.routine._version:
+            plan = self.plan(rid)
+        q = plan.queues[slot_name]
+        tr = self.runtime._tracer
+        with plan.lock:
             if on_accept is not None:
                 if q.unconsumed() >= q.max_length:
                     if tr is not None:
@@ -317,22 +340,45 @@ class _Worker:
                         "no job was registered"
                     )
                 job = on_accept()
-            try:
-                depth = q.put(SlotDataPoint(data, emitted_from, time.time(), job))
-            except SlotQueueFullError:
+            point = SlotDataPoint(data, emitted_from, time.time(), job)
+            if plan.immediate and plan.logic is not None:
+                try:
+                    items = q.put_take(point)
+                except SlotQueueFullError:
+                    self._trace_full(tr, job, rid, slot_name, q)
+                    raise
                 if tr is not None:
-                    tr.record("slot.full", job.job_id if job else None, rid, slot_name,
-                              q.max_length, None, self.state.worker_id)
+                    tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
+                              len(items), None, self.state.worker_id)
+                if plan.single:
+                    batch = {slot_name: items}
+                else:
+                    batch = {name: other.consume_all_new() if other.unconsumed() else []
+                             for name, other in plan.queues.items()}
+                    batch[slot_name] = items
+                self.schedule(_Task(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
+                return True
+            try:
+                depth = q.put(point)
+            except SlotQueueFullError:
+                self._trace_full(tr, job, rid, slot_name, q)
                 raise
             if tr is not None:
                 tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
                           depth, None, self.state.worker_id)
-            return self._evaluate(routine, rid, slot_name, job)
+            return self._evaluate(plan, slot_name, job)
 
-    def _evaluate(self, routine: Routine, rid: str, slot_name: str, job: JobContext | None) -> bool:
-        """Run the policy once for an arrival (lock for ``rid`` held)."""
-        policy = routine._activation_policy
-        if policy is None or routine._get_logic() is None:
+    def _trace_full(self, tr: Any, job: Any, rid: str, slot_name: str, q: SlotQueue) -> None:
+        if tr is not None:
+            tr.record("slot.full", job.job_id if job else None, rid, slot_name,
+                      q.max_length, None, self.state.worker_id)
+
+    def _evaluate(self, plan: _Plan, slot_name: str, job: JobContext | None) -> bool:
+        """Run the policy once for an arrival (the plan's lock held)."""
+        rid = plan.rid
+        routine = plan.routine
+        policy = plan.policy
+        if policy is None or plan.logic is None:
             if rid not in self._warned_no_policy:
                 self._warned_no_policy.add(rid)
                 what = "activation policy" if policy is None else "logic"
@@ -345,9 +391,9 @@ class _Worker:
         rt = self.runtime
         tr = rt._tracer
         ws = self.state
-        views = self.views_for(routine, rid)
+        views = plan.views
+        ptype = plan.ptype
         barrier_jobs: list[str | None] | None = None
-        ptype = getattr(policy, "_policy_type", None)
         if tr is not None and ptype == "all_slots_ready":
             barrier_jobs = []
             for view in views.values():
@@ -378,25 +424,19 @@ class _Worker:
                     tr.record("policy.hold", job_id, rid, slot_name,
                               views[slot_name]._queue.unconsumed(), None, ws.worker_id)
             if ptype == "time_interval":
-                self._schedule_recheck(routine, rid, job, policy)
+                self._schedule_recheck(plan, job)
             return False
         if barrier_jobs is not None and tr is not None:
             if getattr(policy, "_policy_config", {}).get("match_job"):
                 barrier_jobs = [job_id] * len(barrier_jobs)
             tr.record("barrier.release", job_id, rid, slot_name,
                       len(set(barrier_jobs)), barrier_jobs, ws.worker_id)
-        slots = routine._slots
-        if len(data_slice) == len(slots) and all(
-            type(v) is list for v in data_slice.values()
-        ) and data_slice.keys() == slots.keys():
-            data = data_slice
-        else:
-            data = {name: list(data_slice.get(name) or ()) for name in slots}
-        self.schedule(_Task(self, routine, rid, slot_name, data, msg, job))
+        data = {name: list(data_slice.get(name) or ()) for name in plan.queues}
+        self.schedule(_Task(self, plan, slot_name, data, msg, job))
         return True
 
     @staticmethod
-    def _check_policy_result(rid: str, result: Any) -> tuple[bool, dict[str, list[Any]], Any]:
+    def _check_policy_result(rid: str, result: Any) -> tuple[bool, Mapping[str, Any], Any]:
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             raise TypeError(
                 f"the activation policy of routine {rid!r} returned {result!r}; a policy must "
@@ -419,13 +459,25 @@ class _Worker:
         rt = self.runtime
         pool = rt._pool
         task.queued_ns = time.monotonic_ns()
+        job = task.job
         with rt._lock:
-            self.hold_locked(task.job)
-            pool.submit_locked(task)
+            # hold_locked, inlined: this block runs once per activation.
+            self.inflight += 1
+            rt._inflight += 1
+            if job is not None:
+                job._pending += 1
+                if not job._counted:
+                    job._counted = True
+                    rt._job_counts["running"] += 1
+                    rt._posted += 1
+            if self.inflight == 1 and self.state.status == ExecutionStatus.IDLE:
+                self.state.status = ExecutionStatus.RUNNING
+            waker = pool.submit_locked(task)
             depth = len(pool.tasks)
+        if waker is not None:
+            waker.release()
         tr = rt._tracer
         if tr is not None:
-            job = task.job
             tr.record("task.queued", job.job_id if job else None, task.rid, task.slot,
                       depth, None, self.state.worker_id)
 
@@ -438,7 +490,7 @@ class _Worker:
         if job is not None and job.status in _FAILED_OR_CANCELLED:
             ws._history.append((rid, "emit_dropped", {"event_name": event_name}, time.time()))
             return
-        targets = self.flow.routes_for(rid, event_name)
+        targets = self.flow._routes.get((rid, event_name), ())
         ws._history.append((rid, "event_emit", {"event_name": event_name, "data": payload},
                             time.time()))
         rejected: list[str] = []
@@ -454,12 +506,12 @@ class _Worker:
             )
 
     # -- time-interval re-checks ----------------------------------------------------------
-    def _schedule_recheck(self, routine: Routine, rid: str, job: JobContext | None,
-                          policy: Any) -> None:
-        views = self._views.get(rid) or {}
-        if not any(v._queue.unconsumed() for v in views.values()):
+    def _schedule_recheck(self, plan: _Plan, job: JobContext | None) -> None:
+        if not any(q.unconsumed() for q in plan.queues.values()):
             return
-        interval = float(getattr(policy, "_policy_config", {}).get("min_interval_seconds", 0.0))
+        rid = plan.rid
+        config = getattr(plan.policy, "_policy_config", {}) or {}
+        interval = float(config.get("min_interval_seconds", 0.0))
         last = self.state._policy_state.get((rid, "time_interval"))
         due = (last or time.time()) + interval
         rt = self.runtime
@@ -487,9 +539,9 @@ class _Worker:
                 del self._rechecks[rid]
             entry[2] = True
             job = entry[1]
-            routine = self.flow.routines.get(rid)
-            if routine is not None and (job is None or job.status not in _FAILED_OR_CANCELLED):
-                self._evaluate(routine, rid, next(iter(routine._slots), ""), job)
+            if job is None or job.status not in _FAILED_OR_CANCELLED:
+                plan = self.plan(rid)
+                self._evaluate(plan, next(iter(plan.queues), ""), job)
         self.release(job)
 
     # -- errors ---------------------------------------------------------------------------
@@ -538,11 +590,13 @@ class _Worker:
         rt = self.runtime
         task.queued_ns = time.monotonic_ns()
         with rt._lock:
+            waker = finished = None
             if rt._pool.closed:
                 finished = self.release_locked(task.job)
             else:
-                rt._pool.submit_locked(task)
-                finished = None
+                waker = rt._pool.submit_locked(task)
+        if waker is not None:
+            waker.release()
         if finished is not None:
             finished[0](finished[1])
 
@@ -764,11 +818,14 @@ class Runtime:
         self._started = time.monotonic()
         self._monitor = _Monitor(self)
         self._state_writes: dict[tuple[str, str], int] = {}
-        self._tracer = None
-        if trace:
-            from .trace import Tracer
-
-            self._tracer = trace if isinstance(trace, Tracer) else Tracer()
+        self._tracer: Tracer | None = None
+        if isinstance(trace, Tracer):  # a Tracer is falsy while empty: test its type first
+            self._tracer = trace
+        elif trace:
+            self._tracer = Tracer()
+        elif trace not in (False, None):
+            raise TypeError(f"trace must be a bool or a Tracer, got {trace!r}")
+        if self._tracer is not None:
             self._monitor.start_sampling()
             _context.set_default_tracer_runtime(self)
         _runtimes.add(self)
@@ -983,7 +1040,9 @@ class Runtime:
             # after post returns, as the contract says, via one bookkeeping step on the pool.
             with self._lock:
                 worker.hold_locked(job)
-                self._pool.submit_locked(_Callback(worker, job))
+                waker = self._pool.submit_locked(_Callback(worker, job))
+            if waker is not None:
+                waker.release()
         return job
 
     # -- job completion -------------------------------------------------------------------
@@ -1138,6 +1197,7 @@ class Runtime:
                   {"busy": ps.busy, "size": ps.size}, None)
         now = time.monotonic_ns()
         frames = None
+        names = self._pool.thread_names()
         for ident, task in running:
             if task.sampled or not task.started_ns or task.worker.runtime is not self:
                 continue
@@ -1154,7 +1214,8 @@ class Runtime:
                      for fs in traceback.extract_stack(frame, limit=12)]
             job = task.job
             tr.record_as(ident, "task.sample", job.job_id if job else None, task.rid,
-                         task.slot, running_s, stack, task.worker.state.worker_id)
+                         task.slot, running_s, stack, task.worker.state.worker_id,
+                         names.get(ident))
 
     def _state_write(self, routine: Routine, act: Activation, name: str) -> None:
         key = (act.routine_id or routine._id, name)
@@ -1263,5 +1324,7 @@ def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
         pass
     with pool.lock:
         pool._closed = True
-        pool._cond.notify_all()
+        parked = pool._wake_all_locked()
+    for park in parked:
+        park.release()
 

@@ -72,6 +72,29 @@ class SlotQueue:
             items.append(point)
             return unconsumed + 1
 
+    def put_take(self, point: SlotDataPoint) -> list[Any]:
+        """``put`` then ``consume_all_new`` in one step (the immediate policy's fast path)."""
+        with self._lock:
+            items = self._items
+            cursor = self._cursor
+            if len(items) >= self.threshold and cursor:
+                del items[:cursor]
+                cursor = 0
+            unconsumed = len(items) - cursor
+            if unconsumed >= self.max_length:
+                self._cursor = cursor
+                raise SlotQueueFullError(
+                    f"slot {self.label} is full ({self.max_length} unconsumed items); "
+                    "consume faster, raise max_queue_length, or check the routine's "
+                    "activation policy"
+                )
+            items.append(point)
+            self._cursor = len(items)
+            if not unconsumed:
+                return [point.data]
+            new = items[cursor:]
+        return [p.data for p in new]
+
     # -- consumption --------------------------------------------------------------------
     def consume_all_new(self) -> list[Any]:
         with self._lock:

@@ -241,6 +241,35 @@ class Tracer:
                 detail,
             )
 
+    def record_as(
+        self,
+        thread: int,
+        kind: str,
+        job_id: str | None = None,
+        routine: str | None = None,
+        name: str | None = None,
+        value: float | None = None,
+        detail: Any = None,
+        worker_id: str | None = None,
+        thread_name: str | None = None,
+    ) -> None:
+        """Like ``record``, on behalf of another thread (e.g. a stack sample of a busy one).
+
+        Args:
+            thread: The ident of the thread the event is about.
+            thread_name: Its name; looked up among threads that recorded before if omitted.
+        """
+        if thread_name is None:
+            thread_name = self._thread_names.get(thread) or f"thread-{thread}"
+        ts_ns = _monotonic_ns()
+        with self._lock:
+            seq = self._seq + 1
+            self._seq = seq
+            self._ring[seq % self._capacity] = (
+                seq, ts_ns, kind, thread, thread_name, worker_id, job_id, routine, name,
+                value, detail,
+            )
+
     def _register_thread(self, ident: int) -> str:
         thread_name = threading.current_thread().name
         self._thread_names[ident] = thread_name
