@@ -1,0 +1,200 @@
+"""What a live dashboard costs the runtime it watches, and what one refresh costs.
+
+1. Throughput of a traced runtime (jobs/s) with a Dashboard attached and its pump ticking at
+   10 Hz (no browser: the widget's comm only JSON-encodes each message, as a kernel would
+   before sending it) against the same runtime with no dashboard. Runs alternate in one
+   process; the medians and their ratio are printed. Target: ratio >= 0.9.
+2. One refresh over 100,000 trace events: ``tracer.read`` of all of them, aggregation into
+   the model, the delta message, its JSON encoding. Target: < 200 ms.
+
+Never asserts: timings depend on the machine.
+
+    python benchmarks/dashboard_overhead.py [--jobs 20000] [--repeats 5] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from routilux import Flow, Routine, Runtime
+from routilux.activation_policies import immediate_policy
+from routilux_jupyter import Dashboard
+from routilux_jupyter._model import DashboardModel
+
+TARGET_RATIO = 0.9  # throughput with a live dashboard / without
+TARGET_REFRESH_MS = 200.0  # one refresh over REFRESH_EVENTS events
+REFRESH_EVENTS = 100_000
+
+
+def make_flow(work_iterations: int) -> Flow:
+    def work(slot_data, policy_message, worker_state):
+        total = 0
+        for k in range(work_iterations):  # a little pure-Python work: holds the GIL
+            total += k
+        return total
+
+    routine = Routine()
+    routine.add_slot("in")
+    routine.set_logic(work)
+    routine.set_activation_policy(immediate_policy())
+    flow = Flow(f"bench-dashboard-{uuid.uuid4().hex[:8]}")
+    flow.add_routine(routine, "work")
+    return flow
+
+
+def encode_only(dash: Dashboard) -> None:
+    """Make the view's comm JSON-encode each message (the kernel's cost) and drop it."""
+    comm = dash.widget.children[1].comm  # the live view
+    comm.send = lambda data=None, metadata=None, buffers=None: json.dumps(data)
+
+
+def one_run(flow: Flow, jobs: int, threads: int, with_dashboard: bool) -> dict[str, float]:
+    """One timed run: jobs/s, and (with a dashboard) its updates and kernel CPU share."""
+    rt = Runtime(thread_pool_size=threads, trace=True)
+    dash = None
+    try:
+        rt.exec(flow.flow_id)
+        if with_dashboard:
+            dash = Dashboard(rt, interval_s=0.1)
+            encode_only(dash)
+            cpu_before = dash.cpu_s
+        start = time.perf_counter()
+        for i in range(jobs):
+            rt.post(flow.flow_id, "work", "in", {"i": i})
+        if not rt.wait_until_all_jobs_finished(timeout=600):
+            raise RuntimeError(f"jobs did not finish: {rt.statistics()}")
+        elapsed = time.perf_counter() - start
+        out = {"rate": jobs / elapsed, "updates": 0.0, "cpu_share": 0.0}
+        if dash is not None:
+            out["updates"] = dash.updates_sent
+            out["cpu_share"] = (dash.cpu_s - cpu_before) / elapsed
+        return out
+    finally:
+        if dash is not None:
+            dash.close()
+        rt.shutdown()
+
+
+def overhead(jobs: int, repeats: int, threads: int, work_iterations: int) -> dict[str, Any]:
+    """Alternating plain/live runs. Besides the medians, the median of each adjacent pair's
+    ratio: on a shared machine, load drifts between runs, and pairs cancel most of it."""
+    flow = make_flow(work_iterations)
+    one_run(flow, min(jobs, 2000), threads, True)  # warm-up
+    plain, live, pairs, updates, shares = [], [], [], [], []
+    for k in range(repeats):
+        order = (False, True) if k % 2 == 0 else (True, False)
+        runs = {kind: one_run(flow, jobs, threads, kind) for kind in order}
+        plain.append(runs[False]["rate"])
+        live.append(runs[True]["rate"])
+        pairs.append(runs[True]["rate"] / runs[False]["rate"])
+        updates.append(runs[True]["updates"])
+        shares.append(runs[True]["cpu_share"])
+    return {
+        "plain": statistics.median(plain),
+        "live": statistics.median(live),
+        "pair_ratio": statistics.median(pairs),
+        "updates": statistics.median(updates),
+        "cpu_share": statistics.median(shares),
+    }
+
+
+def fill(rt: Runtime, flow: Flow, events: int) -> None:
+    """Post jobs until the runtime's tracer holds at least ``events`` events."""
+    i = 0
+    while rt.tracer.last_seq < events:
+        for _ in range(2000):
+            rt.post(flow.flow_id, "work", "in", {"i": i})
+            i += 1
+        if not rt.wait_until_all_jobs_finished(timeout=600):
+            raise RuntimeError(f"jobs did not finish: {rt.statistics()}")
+
+
+def refresh_cost(repeats: int, threads: int) -> dict[str, Any]:
+    """Median ms of one refresh over >= REFRESH_EVENTS new events, and of its parts."""
+    flow = make_flow(20)
+    totals, reads, models, encodes, counts, events_ms = [], [], [], [], [], []
+    for _ in range(repeats):
+        rt = Runtime(thread_pool_size=threads, trace=True)
+        try:
+            rt.exec(flow.flow_id)
+            dash = Dashboard(rt, start=False)  # attached first: the events are all new to it
+            encode_only(dash)
+            fill(rt, flow, REFRESH_EVENTS)
+            counts.append(rt.tracer.last_seq)
+            start = time.perf_counter()
+            dash.refresh()
+            totals.append((time.perf_counter() - start) * 1e3)
+            dash.close()
+            # the parts, measured apart on the same events
+            t = time.perf_counter()
+            rt.tracer.read(0)  # TraceEvent records: what read_rows saves
+            t0 = time.perf_counter()
+            rows = rt.tracer.read_rows(0)
+            t1 = time.perf_counter()
+            events_ms.append((t0 - t) * 1e3)
+            model = DashboardModel(window_s=30.0, trace_samples=False)
+            model.feed(rows)
+            msg = model.delta()
+            t2 = time.perf_counter()
+            json.dumps(msg)
+            t3 = time.perf_counter()
+            reads.append((t1 - t0) * 1e3)
+            models.append((t2 - t1) * 1e3)
+            encodes.append((t3 - t2) * 1e3)
+        finally:
+            rt.shutdown()
+    return {
+        "events": int(statistics.median(counts)),
+        "total_ms": statistics.median(totals),
+        "read_ms": statistics.median(reads),
+        "read_events_ms": statistics.median(events_ms),
+        "model_ms": statistics.median(models),
+        "encode_ms": statistics.median(encodes),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs per timed run")
+    parser.add_argument("--repeats", type=int, default=11, help="runs of each kind (median)")
+    parser.add_argument("--threads", type=int, default=4, help="pool threads")
+    parser.add_argument("--work", type=int, default=200,
+                        help="loop iterations of pure-Python work per job")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    print(f"Python {sys.version.split()[0]}; {args.jobs} jobs x {args.repeats} runs each, "
+          f"{args.threads} threads, {args.work} iterations of work per job")  # fmt: skip
+    o = overhead(args.jobs, args.repeats, args.threads, args.work)
+    print(f"{'throughput (median)':<44}{'jobs/s':>10}")
+    print(f"{'traced, no dashboard':<44}{o['plain']:>10.0f}")
+    print(f"{'traced, live dashboard (pump at 10 Hz)':<44}{o['live']:>10.0f}")
+    print(
+        f"ratio live/plain: {o['live'] / o['plain']:.3f} of the medians, "
+        f"{o['pair_ratio']:.3f} median of paired runs (target >= {TARGET_RATIO})"
+    )
+    print(
+        f"dashboard: {o['updates']:.0f} updates per live run; its ticks used "
+        f"{100 * o['cpu_share']:.1f}% of one CPU (Dashboard.cpu_s / run time)"
+    )
+
+    r = refresh_cost(max(3, args.repeats), args.threads)
+    print(
+        f"one refresh over {r['events']} events: {r['total_ms']:.1f} ms "
+        f"(target < {TARGET_REFRESH_MS:.0f} ms)"
+    )
+    print(f"  parts: tracer.read_rows {r['read_ms']:.1f} ms, aggregation + delta "
+          f"{r['model_ms']:.1f} ms, JSON {r['encode_ms']:.1f} ms; for comparison "
+          f"tracer.read (TraceEvent records) {r['read_events_ms']:.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

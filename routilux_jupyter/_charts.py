@@ -1,0 +1,209 @@
+"""Static matplotlib charts of a ``ModelView``: for snapshots and ``%%routilux trace`` reports.
+
+Built on ``matplotlib.figure.Figure`` directly, never pyplot: no global figure state, no GUI
+backend, safe from any thread, and the figure is garbage once dropped. The look matches the
+live view: routine colours for tasks, red hatching for lock waits, amber cross-hatching for
+barrier waits, a pale lane with a dotted midline for idle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, ModelView
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["dashboard_figure", "figure_png", "format_seconds"]
+
+PALETTE = (
+    "#4e79a7", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2",
+    "#9c755f", "#edc948", "#ff9da7", "#8cd17d", "#499894",
+)  # fmt: skip
+IDLE_BG = "#f1f3f5"
+IDLE_LINE = "#c9ced6"
+LOCK_COLOR = "#d62728"
+BARRIER_COLOR = "#e8890c"
+MAX_TABLE_ROWS = 8
+
+
+def format_seconds(x: float | None) -> str:
+    """1.2e-5 -> '12 µs', 0.0123 -> '12.3 ms', 2 -> '2.00 s', None -> '–'."""
+    if x is None:
+        return "–"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def _lane_label(name: str) -> str:
+    if name.startswith("RoutiluxWorker-"):
+        return "worker-" + name[len("RoutiluxWorker-") :]
+    return name[:22]
+
+
+def _counters_line(view: ModelView) -> str:
+    c = view.counters
+    return (
+        f"posted {c.get('posted', 0)} · running {c.get('running', 0)} · "
+        f"completed {c.get('completed', 0)} · failed {c.get('failed', 0)} · "
+        f"{c.get('jobs_per_s', 0)} jobs/s · p95 latency {format_seconds(c.get('p95_latency_s'))}"
+    )
+
+
+def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
+    """Timeline (one lane per thread), queue depth and busy threads, and the lock table."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    order = sorted(
+        range(len(view.lanes)), key=lambda i: (view.lanes[i][1] == BARRIER_LANE, i)
+    )  # thread lanes first, then barrier lanes
+    row_of = {lane: row for row, lane in enumerate(order)}
+    n_rows = max(1, len(order))
+    timeline_h = min(8.0, 0.8 + 0.28 * n_rows)
+    n_locks = min(len(view.locks), MAX_TABLE_ROWS)
+    table_h = 0.5 + 0.22 * (n_locks + 1) if n_locks else 0.4
+    fig = Figure(figsize=(11, timeline_h + 2.2 + table_h + 0.6), layout="constrained")
+    axes = fig.subplots(3, 1, height_ratios=[timeline_h, 2.0, table_h])
+    ax_tl, ax_q, ax_tab = axes
+    t1 = view.now_s
+    t0 = t1 - view.window_s
+    if view.samples or view.bars:
+        first = min([b[1] for b in view.bars] + [s[0] for s in view.samples])
+        t0 = max(t0, first)
+    if t1 <= t0:
+        t1 = t0 + 1e-3
+
+    # -- timeline ------------------------------------------------------------------------
+    for row, lane in enumerate(order):
+        ax_tl.axhspan(row - 0.42, row + 0.42, color=IDLE_BG, lw=0)
+        ax_tl.plot([t0, t1], [row, row], color=IDLE_LINE, lw=0.8, ls=(0, (1, 2)))
+    groups: dict[tuple[int, str, int], list[tuple[float, float]]] = defaultdict(list)
+    for lane, b0, b1, kind, routine in view.bars:
+        if b1 < t0 or lane not in row_of:
+            continue
+        start = max(b0, t0)
+        groups[(lane, kind, routine)].append((start, max(b1 - start, (t1 - t0) / 2000)))
+    for kind_order in (BARRIER, TASK, LOCK):
+        for (lane, kind, routine), spans in groups.items():
+            if kind != kind_order:
+                continue
+            row = row_of[lane]
+            if kind == TASK:
+                style = {"facecolors": PALETTE[routine % len(PALETTE)], "linewidth": 0}
+                ax_tl.broken_barh(spans, (row - 0.34, 0.68), **style)
+            elif kind == LOCK:
+                ax_tl.broken_barh(
+                    spans, (row - 0.42, 0.84), facecolors="#fde2e2", edgecolors=LOCK_COLOR,
+                    hatch="////", linewidth=0.6,
+                )  # fmt: skip
+            else:
+                ax_tl.broken_barh(
+                    spans, (row - 0.42, 0.84), facecolors="#fff1dc", edgecolors=BARRIER_COLOR,
+                    hatch="xx", linewidth=0.6,
+                )  # fmt: skip
+    ax_tl.set_yticks(range(len(order)))
+    ax_tl.set_yticklabels([_lane_label(view.lanes[i][0]) for i in order], fontsize=8)
+    ax_tl.set_ylim(n_rows - 0.5, -0.5)
+    ax_tl.set_xlim(t0, t1)
+    ax_tl.set_xlabel("seconds", fontsize=8)
+    ax_tl.tick_params(axis="x", labelsize=8)
+    ax_tl.set_title("Pool threads", loc="left", fontsize=10)
+    if not order:
+        ax_tl.text(0.5, 0.5, "no tasks in the trace", transform=ax_tl.transAxes,
+                   ha="center", va="center", color="#888")  # fmt: skip
+    handles = [
+        Patch(facecolor=PALETTE[i % len(PALETTE)], label=name)
+        for i, name in enumerate(view.routines)
+        if any(k == TASK and r == i for _, k, r in groups)
+    ][:12]
+    handles += [
+        Patch(facecolor="#fde2e2", edgecolor=LOCK_COLOR, hatch="////", label="waiting for a lock"),
+        Patch(
+            facecolor="#fff1dc", edgecolor=BARRIER_COLOR, hatch="xx", label="waiting at a barrier"
+        ),
+        Patch(facecolor=IDLE_BG, edgecolor=IDLE_LINE, linestyle=":", label="idle"),
+    ]
+    ax_tl.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7,
+                 frameon=False)  # fmt: skip
+
+    # -- queue depth and busy threads ----------------------------------------------------
+    samples = [s for s in view.samples if s[0] >= t0]
+    if samples:
+        ts = [s[0] for s in samples]
+        ax_q.fill_between(ts, [s[1] for s in samples], step="post", color="#4e79a7",
+                          alpha=0.35, lw=0, label="queued")  # fmt: skip
+        ax_q.set_ylim(bottom=0, top=max(1, max(s[1] for s in samples)) * 1.1)
+        ax_q.set_ylabel("queued", fontsize=8, color="#4e79a7")
+        ax_threads = ax_q.twinx()  # threads on their own scale: 8 busy next to 2,000 queued
+        ax_threads.step(ts, [s[2] for s in samples], where="post", color="#2ca02c", lw=1.4,
+                        label="busy threads")  # fmt: skip
+        ax_threads.step(ts, [s[3] for s in samples], where="post", color="#888", lw=1.0,
+                        ls="--", label="pool size")  # fmt: skip
+        ax_threads.set_ylim(0, max(1, max(max(s[2], s[3]) for s in samples)) * 1.15)
+        ax_threads.set_ylabel("threads", fontsize=8, color="#2ca02c")
+        ax_threads.tick_params(labelsize=8)
+        handles = [
+            Patch(facecolor="#4e79a7", alpha=0.35, label="queued"),
+            *ax_threads.get_legend_handles_labels()[0],
+        ]
+        ax_q.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=7,
+                    frameon=False)  # fmt: skip
+    else:
+        ax_q.text(0.5, 0.5, "no queue samples (they are taken every 100 ms while tracing)",
+                  transform=ax_q.transAxes, ha="center", va="center", color="#888")  # fmt: skip
+    ax_q.set_xlim(t0, t1)
+    ax_q.tick_params(labelsize=8)
+    ax_q.set_title("Queue depth and busy threads", loc="left", fontsize=10)
+
+    # -- lock table ----------------------------------------------------------------------
+    ax_tab.axis("off")
+    if n_locks:
+        rows = [
+            [
+                row.name + (" (deadlock)" if row.deadlocked else ""),
+                str(row.waits),
+                format_seconds(row.total_wait_s),
+                format_seconds(row.max_wait_s),
+                _lane_label(row.holder) if row.holder else "–",
+                ", ".join(_lane_label(w) for w in row.waiters) or "–",
+            ]
+            for row in view.locks[:MAX_TABLE_ROWS]
+        ]
+        table = ax_tab.table(
+            cellText=rows,
+            colLabels=["lock", "waits", "total wait", "max wait", "holder", "waiters"],
+            loc="upper left",
+            cellLoc="left",
+        )
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        ax_tab.set_title("Lock contention", loc="left", fontsize=10)
+    else:
+        ax_tab.text(0.0, 0.5, "Lock contention: no traced lock was contended",
+                    transform=ax_tab.transAxes, va="center", fontsize=9, color="#666")  # fmt: skip
+
+    heading = title or "routilux"
+    fig.suptitle(f"{heading}\n{_counters_line(view)}", fontsize=10, x=0.01, ha="left")
+    if view.dropped:
+        fig.text(0.99, 0.995, f"{view.dropped:,} events dropped", ha="right", va="top",
+                 fontsize=9, color="white", weight="bold",
+                 bbox={"facecolor": LOCK_COLOR, "edgecolor": "none", "pad": 2})  # fmt: skip
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes (Agg canvas; no pyplot)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

@@ -1,0 +1,330 @@
+"""``%routilux`` / ``%%routilux``: thin argument parsing, then the public API.
+
+One magic family with subcommands, each parsed by its own IPython ``magic_arguments``
+parser; ``%routilux?`` shows all of them. Every bad argument becomes a ``UsageError``,
+which IPython prints as one line (no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from routilux import Runtime, latest_runtime
+from routilux.trace import Tracer
+
+from ._findings import DiagnosticsUnavailable, finding_dicts, findings_html, findings_text
+from ._findings import run_diagnose as _run_diagnose
+
+__all__ = ["RoutiluxMagics", "load", "unload"]
+
+SUBCOMMANDS = ("monitor", "trace", "doctor", "export", "tune")
+TRACE_WAIT_S = 60.0  # seconds %%routilux trace waits for the cell's jobs before reporting
+PERFETTO = "https://ui.perfetto.dev"
+
+
+@magic_arguments(name="routilux monitor")
+@argument(
+    "runtime",
+    nargs="?",
+    metavar="RUNTIME",
+    help="a Runtime variable of the notebook (default: the most recently created runtime)",
+)
+@argument("--interval", type=float, default=0.1, metavar="S",
+          help="seconds between updates (default 0.1: at most 10 a second)")  # fmt: skip
+@argument("--window", type=float, default=30.0, metavar="S",
+          help="seconds of history shown (default 30)")  # fmt: skip
+def _monitor_args() -> None:
+    """Show the live dashboard of a runtime: pool timeline, queue, locks, counters, findings.
+
+    It keeps updating while other cells run. Running it again for the same runtime replaces
+    the previous dashboard. Get it as an object with routilux_jupyter.dashboards()[-1].
+    """
+
+
+@magic_arguments(name="routilux trace")
+@argument("--pool", type=int, metavar="N",
+          help="provide a fresh Runtime(thread_pool_size=N, trace=True) named `runtime` in "
+               "the notebook for the cell to use")  # fmt: skip
+@argument("--timeout", type=float, default=TRACE_WAIT_S, metavar="S",
+          help=f"seconds to wait for the cell's jobs to finish before the report "
+               f"(default {TRACE_WAIT_S:g})")  # fmt: skip
+@argument("--no-diagnose", action="store_true",
+          help="skip routilux.diagnostics in the report")  # fmt: skip
+def _trace_args() -> None:
+    """(cell magic) Run the cell with tracing on, then show the static report.
+
+    The cell may create its own Runtime(trace=True); with --pool N it gets one named
+    `runtime`. The report (matplotlib charts and findings) also shows in notebooks viewed
+    without a kernel.
+    """
+
+
+@magic_arguments(name="routilux doctor")
+@argument("runtime", nargs="?", metavar="RUNTIME",
+          help="a Runtime (or Tracer) variable (default: the last %%%%routilux trace runtime, "
+               "else the most recent runtime)")  # fmt: skip
+def _doctor_args() -> None:
+    """Findings so far (routilux.diagnostics), each with its fix and the notebook that
+    explains it."""
+
+
+@magic_arguments(name="routilux export")
+@argument("path", metavar="PATH", help="file to write, e.g. trace.json")
+@argument("runtime", nargs="?", metavar="RUNTIME",
+          help="a Runtime or Tracer variable (default: the last %%%%routilux trace runtime, "
+               "else the most recent runtime)")  # fmt: skip
+def _export_args() -> None:
+    """Write the current trace as Chrome Trace Event JSON: open it in
+    https://ui.perfetto.dev or chrome://tracing."""
+
+
+@magic_arguments(name="routilux tune")
+@argument("args", nargs="*", metavar="ARG")
+def _tune_args() -> None:
+    """Sweep pool sizes and recommend one. Not available yet: it arrives with the tuning
+    issue."""
+
+
+_PARSERS = {
+    "monitor": _monitor_args,
+    "trace": _trace_args,
+    "doctor": _doctor_args,
+    "export": _export_args,
+    "tune": _tune_args,
+}
+
+_HELP = """Watch and diagnose routilux runtimes from a notebook.
+
+  %routilux monitor [RUNTIME]       live dashboard of a runtime
+  %%routilux trace [--pool N]       run the cell traced, then show a static report
+  %routilux doctor [RUNTIME]        findings so far, with fixes and notebooks
+  %routilux export PATH [RUNTIME]   Chrome/Perfetto trace JSON of the current trace
+  %routilux tune ...                pool-size tuner (not available yet)
+
+RUNTIME is the name of a variable in the notebook.
+"""
+
+
+def _full_help() -> str:
+    parts = [_HELP]
+    for name in SUBCOMMANDS:
+        parts.append(f"{'-' * 70}\n{_PARSERS[name].parser.format_help()}")
+    return "\n".join(parts)
+
+
+def _parse(sub: str, rest: str) -> Any:
+    try:
+        return parse_argstring(_PARSERS[sub], rest)
+    except UsageError as exc:
+        raise UsageError(f"%routilux {sub}: {exc} (see %routilux?)") from None
+    except ValueError as exc:  # unbalanced quotes in the argument string
+        raise UsageError(f"%routilux {sub}: {exc} (see %routilux?)") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@magics_class
+class RoutiluxMagics(Magics):
+    """The ``%routilux`` magics; registered by ``%load_ext routilux_jupyter``."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._traced: weakref.ref[Runtime] | None = None  # the last %%routilux trace runtime
+        self._monitors: list[Any] = []  # dashboards this magic opened (to replace on re-run)
+
+    @line_cell_magic
+    def routilux(self, line: str, cell: str | None = None) -> Any:
+        sub, _, rest = line.strip().partition(" ")
+        if not sub:
+            raise UsageError(
+                "missing subcommand: %routilux monitor|doctor|export|tune ... or "
+                "%%routilux trace (see %routilux?)"
+            )
+        if sub not in _PARSERS:
+            raise UsageError(
+                f"unknown subcommand {sub!r}; choose one of {', '.join(SUBCOMMANDS)} "
+                f"(see %routilux?)"
+            )
+        if cell is not None and sub != "trace":
+            raise UsageError(f"%%routilux {sub} does not take a cell; only %%routilux trace does")
+        if sub == "tune":  # whatever its arguments: the tuner is not there yet
+            return self._tune(rest)
+        args = _parse(sub, rest)
+        if sub == "trace":
+            if cell is None:
+                raise UsageError(
+                    "trace runs a cell: put %%routilux trace [--pool N] on the first line of "
+                    "the cell"
+                )
+            return self._trace(args, cell)
+        return getattr(self, f"_{sub}")(args)
+
+    routilux.__doc__ = _full_help()
+
+    # -- finding the runtime ---------------------------------------------------------------
+
+    def _variable(self, name: str, kinds: tuple[type, ...]) -> Any:
+        ns = self.shell.user_ns
+        if not name.isidentifier():
+            raise UsageError(f"RUNTIME must be a variable name, got {name!r}")
+        if name not in ns:
+            names = sorted(k for k, v in ns.items() if isinstance(v, kinds) and k[:1] != "_")
+            there = f"runtimes there: {', '.join(names)}" if names else "it holds no Runtime"
+            raise UsageError(f"no variable {name!r} in the notebook; {there}")
+        value = ns[name]
+        if not isinstance(value, kinds):
+            wanted = " or ".join(k.__name__ for k in kinds)
+            raise UsageError(f"{name!r} is a {type(value).__name__}, not a routilux {wanted}")
+        return value
+
+    def _default_runtime(self, prefer_traced: bool) -> Runtime:
+        if prefer_traced and self._traced is not None:
+            traced = self._traced()
+            if traced is not None:
+                return traced
+        runtime = latest_runtime()
+        if runtime is None:
+            raise UsageError(
+                "no live routilux Runtime: create one (runtime = Runtime(trace=True)) or name "
+                "it, e.g. %routilux monitor runtime"
+            )
+        return runtime
+
+    # -- subcommands ---------------------------------------------------------------------
+
+    def _monitor(self, args: Any) -> None:
+        from IPython.display import display
+
+        from ._dashboard import Dashboard
+
+        runtime = (
+            self._variable(args.runtime, (Runtime,))
+            if args.runtime
+            else self._default_runtime(prefer_traced=False)
+        )
+        for old in [d for d in self._monitors if d.runtime is runtime]:
+            old.close()
+        self._monitors = [d for d in self._monitors if not d.closed]
+        try:
+            dashboard = Dashboard(runtime, interval_s=args.interval, window_s=args.window)
+        except (ImportError, ValueError) as exc:
+            raise UsageError(f"%routilux monitor: {_one_line(exc)}") from None
+        self._monitors.append(dashboard)
+        display(dashboard)
+
+    def _traced_runtimes(self) -> dict[int, tuple[Runtime, int]]:
+        found: dict[int, tuple[Runtime, int]] = {}
+        candidates = list(self.shell.user_ns.values())
+        candidates.append(latest_runtime())
+        for value in candidates:
+            if isinstance(value, Runtime) and value.tracer is not None:
+                found[id(value)] = (value, value.tracer.last_seq)
+        return found
+
+    def _trace(self, args: Any, cell: str) -> None:
+        from IPython.display import display
+
+        from ._report import report
+
+        if args.pool is not None and args.pool < 1:
+            raise UsageError(f"%routilux trace: --pool must be >= 1, got {args.pool}")
+        if args.timeout < 0:
+            raise UsageError(f"%routilux trace: --timeout must be >= 0, got {args.timeout:g}")
+        created = None
+        if args.pool is not None:
+            created = Runtime(thread_pool_size=args.pool, trace=True)
+            self.shell.user_ns["runtime"] = created
+        before = self._traced_runtimes()
+        self.shell.run_cell(cell)
+        target = created
+        if target is None:
+            best = 0
+            for key, (runtime, last_seq) in self._traced_runtimes().items():
+                new = last_seq - before.get(key, (None, 0))[1]
+                if new > best:
+                    target, best = runtime, new
+        if target is None:
+            raise UsageError(
+                "%%routilux trace: the cell ran, but no traced runtime recorded anything; "
+                "create one with Runtime(trace=True), or use %%routilux trace --pool N and the "
+                "`runtime` it provides"
+            )
+        self._traced = weakref.ref(target)
+        if not target.is_shut_down and not target.wait_until_all_jobs_finished(args.timeout):
+            print(
+                f"%%routilux trace: jobs still running after {args.timeout:g} s; the report "
+                f"shows what happened so far"
+            )
+        display(report(target, diagnose=not args.no_diagnose, title="%%routilux trace"))
+
+    def _doctor(self, args: Any) -> None:
+        from IPython.display import display
+
+        source = (
+            self._variable(args.runtime, (Runtime, Tracer))
+            if args.runtime
+            else self._default_runtime(prefer_traced=True)
+        )
+        try:
+            findings = finding_dicts(_run_diagnose(source))
+        except DiagnosticsUnavailable as exc:
+            raise UsageError(f"%routilux doctor: {_one_line(exc)}") from None
+        display(
+            {"text/plain": findings_text(findings), "text/html": findings_html(findings)},
+            raw=True,
+        )
+
+    def _export(self, args: Any) -> None:
+        source = (
+            self._variable(args.runtime, (Runtime, Tracer))
+            if args.runtime
+            else self._default_runtime(prefer_traced=True)
+        )
+        tracer = source if isinstance(source, Tracer) else source.tracer
+        if tracer is None:
+            raise UsageError(
+                "%routilux export: this runtime records no trace; create it with "
+                "Runtime(trace=True) or run the cell under %%routilux trace"
+            )
+        path = os.path.expanduser(args.path)
+        try:
+            trace = tracer.to_chrome_trace(path)
+        except OSError as exc:
+            raise UsageError(
+                f"%routilux export: cannot write {path}: {exc.strerror or exc}"
+            ) from None
+        count = sum(1 for e in trace["traceEvents"] if e.get("ph") != "M")
+        dropped = trace["otherData"].get("dropped", 0)
+        lost = f" ({dropped} older events were dropped)" if dropped else ""
+        print(f"wrote {count} trace events to {path}{lost}; open it in {PERFETTO}")
+
+    def _tune(self, _rest: str) -> None:
+        raise UsageError(
+            "%routilux tune is not available yet: the pool-size tuner arrives with the "
+            "tuning issue; meanwhile use the pool-size slider of %routilux monitor or "
+            "runtime.resize(n)"
+        )
+
+
+def load(ipython: Any) -> None:
+    """Register the magics on ``ipython``."""
+    ipython.register_magics(RoutiluxMagics)
+
+
+def unload(ipython: Any) -> None:
+    """Stop every dashboard's pump and remove the magics."""
+    from ._dashboard import stop_all
+
+    stop_all()
+    manager = ipython.magics_manager
+    for kind in ("line", "cell"):
+        manager.magics[kind].pop("routilux", None)
+    manager.registry.pop(RoutiluxMagics.__name__, None)

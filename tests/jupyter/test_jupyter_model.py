@@ -1,0 +1,334 @@
+"""routilux_jupyter._model: trace events -> lanes, bars, samples, counters, locks, findings.
+
+Pure functions over hand-built events: no runtime, no widgets, no threads.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from routilux.trace import TraceEvent
+from routilux_jupyter._model import (
+    MESSAGE_VERSION,
+    DashboardModel,
+    notebook_for,
+    p95,
+)
+
+T0 = 1_000_000_000_000  # ns; an arbitrary monotonic origin
+
+
+class Events:
+    """Builds TraceEvents with consecutive seqs; times in seconds after T0."""
+
+    def __init__(self) -> None:
+        self.events: list[TraceEvent] = []
+
+    def __call__(self, kind: str, t: float, thread: int = 1, thread_name: str | None = None,
+                 **fields: Any) -> TraceEvent:  # fmt: skip
+        event = TraceEvent(
+            len(self.events) + 1, T0 + int(t * 1e9), kind, thread,
+            thread_name or f"RoutiluxWorker-{thread}", **fields,
+        )  # fmt: skip
+        self.events.append(event)
+        return event
+
+    def task(self, t: float, dur: float, thread: int = 1, routine: str = "r", job: str = "j",
+             thread_name: str | None = None) -> None:  # fmt: skip
+        self("task.started", t, thread, thread_name, routine=routine, job_id=job, value=0.0)
+        self("task.finished", t + dur, thread, thread_name, routine=routine, job_id=job,
+             value=dur)  # fmt: skip
+
+    def job(self, t: float, latency: float, status: str = "completed", job: str = "j") -> None:
+        self("job.posted", t - latency, 0, "MainThread", job_id=job)
+        self(f"job.{status}", t, 1, job_id=job, value=latency)
+
+
+def model_of(ev: Events, **kwargs: Any) -> DashboardModel:
+    m = DashboardModel(**kwargs)
+    m.feed(ev.events)
+    return m
+
+
+# -- lanes and bars -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_one_lane_per_thread_and_tasks_pair_up() -> None:
+    ev = Events()
+    ev.task(0.0, 0.1, thread=1, routine="a", job="j1")
+    ev.task(0.05, 0.2, thread=2, routine="b", job="j2")
+    ev("job.posted", 0.3, 99, "MainThread", job_id="j3")  # the poster gets no lane
+    m = model_of(ev, merge_gap_s=0.0)
+    msg = m.delta()
+    assert msg["lanes"] == [[0, "RoutiluxWorker-1", "thread"], [1, "RoutiluxWorker-2", "thread"]]
+    assert msg["routines"] == [[0, "a"], [1, "b"]]
+    assert msg["bars"] == [[0, 0.0, 0.1, "task", 0], [1, 0.05, 0.25, "task", 1]]
+    assert msg["open"] == []
+
+
+@pytest.mark.timeout(10)
+def test_recycled_thread_ident_gets_its_own_lane() -> None:
+    ev = Events()
+    ev.task(0.0, 0.1, thread=7, routine="a")
+    ev.task(0.2, 0.1, thread=7, thread_name="other-thread", routine="a")
+    ev("task.started", 0.4, 7, "other-thread", routine="a", job_id="k")
+    m = model_of(ev, merge_gap_s=0.0)
+    msg = m.delta()
+    assert [lane[1] for lane in msg["lanes"]] == ["RoutiluxWorker-7", "other-thread"]
+    assert [b[0] for b in msg["bars"]] == [0, 1]
+    assert msg["open"] == [[1, 0.4, "task", 0]]
+
+
+@pytest.mark.timeout(10)
+def test_open_task_is_sent_until_it_finishes_and_a_lost_start_is_rebuilt() -> None:
+    ev = Events()
+    ev("task.started", 0.0, 1, routine="a", job_id="j1")
+    m = model_of(ev, merge_gap_s=0.0)
+    assert m.delta()["open"] == [[0, 0.0, "task", 0]]
+    # a finish whose start never arrived (dropped): start = finish - run time
+    later = Events()
+    later.events = list(ev.events)
+    later("task.finished", 0.5, 1, routine="a", job_id="j1", value=0.5)
+    later("task.finished", 0.9, 2, routine="a", job_id="j9", value=0.25)
+    m.feed(later.events)
+    msg = m.delta()
+    assert msg["open"] == []
+    assert msg["bars"] == [[0, 0.0, 0.5, "task", 0], [1, 0.65, 0.9, "task", 0]]
+
+
+@pytest.mark.timeout(10)
+def test_close_bars_merge_but_never_beyond_the_gap() -> None:
+    ev = Events()
+    for k in range(100):  # 100 tasks of 1 ms with 0.1 ms gaps: one bar at a 1 ms gap
+        ev.task(k * 0.0011, 0.001, routine="a", job=f"j{k}")
+    ev.task(0.5, 0.001, routine="a", job="far")  # far away: its own bar
+    m = model_of(ev, merge_gap_s=0.001)
+    bars = m.delta()["bars"]
+    assert len(bars) == 2
+    assert bars[0][1] == 0.0 and bars[0][2] == pytest.approx(0.1099, abs=1e-4)
+    assert bars[1][1] == 0.5
+
+
+@pytest.mark.timeout(10)
+def test_thin_bars_of_different_routines_merge_under_the_longer_ones_colour() -> None:
+    ev = Events()
+    ev.task(0.0, 0.0001, routine="a", job="1")  # thinner than the gap
+    ev.task(0.00015, 0.01, routine="b", job="2")
+    m = model_of(ev, merge_gap_s=0.001)
+    assert m.delta()["bars"] == [[0, 0.0, 0.01015, "task", 1]]
+
+
+@pytest.mark.timeout(10)
+def test_default_merge_gap_follows_the_time_seen() -> None:
+    ev = Events()
+    ev.task(0.0, 0.01)
+    ev.task(2.0, 0.01)
+    m = model_of(ev)
+    assert m.merge_gap_s == pytest.approx(2.01 / 4000)
+    ev.task(400.0, 0.01)
+    m.feed(ev.events)
+    assert m.merge_gap_s == pytest.approx(30.0 / 4000)  # capped by the window
+
+
+@pytest.mark.timeout(10)
+def test_history_is_bounded_by_window_and_by_count() -> None:
+    ev = Events()
+    for k in range(50):
+        ev.task(k * 1.0, 0.5, job=f"j{k}")
+    m = model_of(ev, window_s=10.0, merge_gap_s=0.0)
+    m.delta()
+    full = m.full()
+    assert full["reset"] is True
+    assert [b[1] for b in full["bars"]] == [float(k) for k in range(39, 50)]
+    small = model_of(ev, window_s=1000.0, merge_gap_s=0.0, max_bars=5)
+    assert len(small.full()["bars"]) == 5
+
+
+# -- delta protocol -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_delta_sends_each_item_once_and_is_json() -> None:
+    ev = Events()
+    ev.task(0.0, 0.1, routine="a")
+    m = model_of(ev, merge_gap_s=0.0)
+    first = m.delta(T0 + int(0.2e9), extra_key="x")
+    assert first["tick"] == 1 and first["v"] == MESSAGE_VERSION and first["reset"] is False
+    assert first["t"] == 0.2 and first["extra_key"] == "x"
+    assert json.loads(json.dumps(first)) == first
+    second = m.delta(T0 + int(0.3e9))
+    assert second["tick"] == 2
+    assert second["lanes"] == second["routines"] == second["bars"] == second["samples"] == []
+    assert "locks" not in second and "findings" not in second  # only when they change
+    note = m.note(status="stopped")
+    assert note["tick"] == 3 and note["status"] == "stopped" and note["t"] == 0.3
+    assert "bars" not in note
+    full = m.full()
+    assert full["tick"] == 3 and len(full["bars"]) == 1 and full["lanes"] and full["routines"]
+
+
+@pytest.mark.timeout(10)
+def test_overlapping_reads_are_ignored_and_seq_gaps_are_counted() -> None:
+    ev = Events()
+    for k in range(10):
+        ev.task(k * 1.0, 0.5, job=f"j{k}")
+    m = DashboardModel(merge_gap_s=0.0)
+    m.feed(ev.events[:6])
+    m.feed(ev.events[:6])  # the same again: ignored
+    m.feed(ev.events[10:])  # seqs 7..10 (tasks 3 and 4) never arrive
+    assert m.last_seq == 20
+    assert m.lost == 4
+    assert len(m.full()["bars"]) == 8
+    assert m.delta()["dropped"] == 4
+    m.dropped = 11  # the tracer says more were dropped: the larger count is shown
+    assert m.delta()["dropped"] == 11
+
+
+# -- samples and counters -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_counters_from_the_trace_alone() -> None:
+    ev = Events()
+    for k in range(19):
+        ev.job(1.0 + k * 0.1, latency=0.01 * (k + 1), job=f"c{k}")
+    ev.job(3.0, latency=1.0, status="failed", job="f")
+    ev("job.posted", 3.5, 0, "MainThread", job_id="still-running")
+    m = model_of(ev)
+    c = m.delta()["counters"]
+    assert c["posted"] == 21 and c["completed"] == 19 and c["failed"] == 1 and c["running"] == 1
+    assert c["p95_latency_s"] == pytest.approx(0.19)  # nearest rank 19 of 20 latencies
+    # over the trace's span: from the first event (the first post, at 0.99 s) to the last
+    assert c["jobs_per_s"] == pytest.approx(round(20 / (3.5 - 0.99), 1))
+
+
+@pytest.mark.timeout(10)
+def test_counters_from_statistics_and_jobs_per_second_from_samples() -> None:
+    m = DashboardModel(trace_samples=False)
+    stats = SimpleNamespace(posted=100, completed=60, failed=5, running=35)
+    m.add_sample(T0, queued=10, busy=4, size=4, finished=0)
+    m.add_sample(T0 + int(1e9), queued=5, busy=4, size=4, finished=65)
+    c = m.delta(T0 + int(1e9), stats)["counters"]
+    assert c == {
+        "posted": 100, "running": 35, "completed": 60, "failed": 5,
+        "jobs_per_s": 65.0, "p95_latency_s": None,
+    }  # fmt: skip
+
+
+@pytest.mark.timeout(10)
+def test_queue_depth_events_are_samples_only_for_static_models() -> None:
+    ev = Events()
+    ev("queue.depth", 0.0, 5, "RoutiluxMonitor", value=3, detail={"busy": 2, "size": 4})
+    assert model_of(ev).delta()["samples"] == [[0.0, 3, 2, 4]]
+    assert model_of(ev, trace_samples=False).delta()["samples"] == []
+
+
+@pytest.mark.timeout(10)
+def test_p95_nearest_rank() -> None:
+    assert p95([]) is None
+    assert p95([3.0]) == 3.0
+    assert p95(range(1, 101)) == 95
+    assert p95([5, 1, 4, 2, 3]) == 5
+
+
+# -- locks, barriers, findings --------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_lock_table_counts_waits_and_tracks_holder_and_waiters() -> None:
+    ev = Events()
+    ev("lock.wait", 0.0, 2, name="db", detail={"holder": 1, "holder_name": "RoutiluxWorker-1"})
+    ev("lock.wait", 0.1, 3, name="db", detail={"holder": 1, "holder_name": "RoutiluxWorker-1"})
+    m = model_of(ev, merge_gap_s=0.0)
+    msg = m.delta()
+    assert msg["locks"] == [
+        ["db", 2, 0.0, 0.0, "RoutiluxWorker-1", ["RoutiluxWorker-2", "RoutiluxWorker-3"], False]
+    ]
+    assert sorted(o[0] for o in msg["open"]) == [0, 1] and {o[2] for o in msg["open"]} == {"lock"}
+    ev("lock.acquired", 0.3, 2, name="db", value=0.3)
+    ev("lock.timeout", 0.5, 3, name="db", value=0.4)
+    ev("lock.released", 0.6, 2, name="db", value=0.3)
+    m.feed(ev.events)
+    msg = m.delta()
+    assert msg["locks"] == [["db", 2, 0.7, 0.4, None, [], False]]
+    assert [(b[0], b[1], b[2], b[3]) for b in msg["bars"]] == [
+        (0, 0.0, 0.3, "lock"), (1, 0.1, 0.5, "lock")
+    ]  # fmt: skip
+    assert m.view().locks[0].timeouts == 1
+
+
+@pytest.mark.timeout(10)
+def test_barrier_waits_get_their_own_lane() -> None:
+    ev = Events()
+    ev("barrier.wait", 0.0, 1, routine="join", name="left", detail={"left": 1, "right": 0})
+    ev("barrier.wait", 0.2, 2, routine="join", name="left", detail={"left": 2, "right": 0})
+    ev("barrier.release", 0.5, 3, routine="join", value=1)
+    msg = model_of(ev, merge_gap_s=0.0).delta()
+    assert msg["lanes"] == [[0, "barrier join", "barrier"]]
+    assert msg["bars"] == [[0, 0.0, 0.5, "barrier", 0]]
+
+
+@pytest.mark.timeout(10)
+def test_findings_from_the_trace_and_from_diagnose_merge_by_key() -> None:
+    ev = Events()
+    detail = {"title": "self.counter written in logic", "severity": "high",
+              "key": "shared_mutable_state:counter.counter"}  # fmt: skip
+    ev("finding", 0.1, 1, name="shared_mutable_state", detail=detail)
+    ev("finding", 0.2, 1, name="shared_mutable_state", detail=detail)  # recorded twice
+    cycle = [
+        {"thread_name": "w1", "holds": "a", "waits_for": "b"},
+        {"thread_name": "w2", "holds": "b", "waits_for": "a"},
+    ]
+    ev("deadlock.detected", 0.3, 1, name="a, b",
+       detail={"cycle": cycle, "message": "w1 holds 'a' and waits for 'b'; ..."})  # fmt: skip
+    m = model_of(ev)
+    findings = m.delta()["findings"]
+    assert [(f["kind"], f["severity"], f["notebook"]) for f in findings] == [
+        ("shared_mutable_state", "high", "01_shared_mutable_state.ipynb"),
+        ("deadlock", "high", "03_deadlocks.ipynb"),
+    ]
+    assert findings[1]["key"] == "deadlock:a,b"
+    assert [row.deadlocked for row in m.view().locks] == [True, True]
+    # diagnose() later says the same, with a fix: no duplicate, the fix is filled in
+    assert not m.add_finding({"kind": "deadlock", "severity": "high", "title": "Deadlock: x",
+                              "key": "deadlock:a,b", "fix": "take locks in one order"})  # fmt: skip
+    findings = m.delta()["findings"]
+    assert len(findings) == 2 and findings[1]["fix"] == "take locks in one order"
+    assert "findings" not in m.delta()
+
+
+@pytest.mark.timeout(10)
+def test_notebook_for_kinds() -> None:
+    assert notebook_for("blocking") == "02_blocking_the_pool.ipynb"
+    assert notebook_for("pool_exhaustion") == "04_pool_exhaustion.ipynb"
+    assert notebook_for("barrier") == "05_barrier_usage.ipynb"
+    assert notebook_for("something_else") is None
+    assert notebook_for(None) is None
+
+
+@pytest.mark.timeout(10)
+def test_view_closes_open_bars_at_now_and_from_events_spans_the_trace() -> None:
+    ev = Events()
+    ev.task(0.0, 1.0, routine="a", job="1")
+    ev("task.started", 1.5, 1, routine="a", job_id="2")
+    ev("queue.depth", 2.0, 5, "RoutiluxMonitor", value=0, detail={"busy": 1, "size": 1})
+    m = DashboardModel.from_events(ev.events, dropped=3)
+    view = m.view()
+    assert view.now_s == 2.0
+    assert view.window_s >= 2.0
+    assert view.bars[-1] == (0, 1.5, 2.0, "task", 0)
+    assert view.dropped == 3
+    assert view.lanes == [("RoutiluxWorker-1", "thread")]
+    assert DashboardModel.from_events([]).view().bars == []
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("window_s", [0, -1, "30"])
+def test_bad_window_is_refused(window_s: Any) -> None:
+    with pytest.raises(ValueError, match="window_s must be a number of seconds > 0"):
+        DashboardModel(window_s=window_s)
