@@ -949,9 +949,20 @@ class Runtime:
             if worker is None:
                 raise ValueError(f"unknown worker_id {worker_id!r} in this runtime")
             if worker.flow is not flow:
-                raise ValueError(
-                    f"worker {worker_id!r} runs flow {worker.flow.flow_id!r}, not {flow.flow_id!r}"
-                )
+                if worker.flow.flow_id != flow.flow_id:
+                    raise ValueError(
+                        f"worker {worker_id!r} runs flow {worker.flow.flow_id!r}, "
+                        f"not {flow.flow_id!r}"
+                    )
+                # A newer Flow took this id (a re-run notebook cell); the worker keeps its
+                # own flow (api.md §8), so the names must exist in that one.
+                flow = worker.flow
+                routine = flow.routines.get(routine_name)
+                if routine is None or slot_name not in routine._slots:
+                    raise ValueError(
+                        f"worker {worker_id!r} runs an older flow {flow.flow_id!r} without "
+                        f"{routine_name}.{slot_name}; post without worker_id to use the new one"
+                    )
             if not worker.accepting:
                 raise WorkerNotRunningError(
                     f"worker {worker_id!r} is {worker.state.status}; it accepts no more jobs"
