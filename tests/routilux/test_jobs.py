@@ -210,3 +210,67 @@ def test_shared_pool_runtimes() -> None:
         assert routilux.get_worker_manager().max_workers == 100
     finally:
         routilux.reset_worker_manager()
+
+
+@pytest.mark.timeout(60)
+def test_idle_is_never_reported_while_downstream_work_is_pending() -> None:
+    done = Recorder()
+
+    def stage(name: str, last: bool):
+        def logic(slot_data, policy_message, worker_state):
+            if last:
+                done.add(slot_data["in"][0]["n"])
+            else:
+                routines[name].emit("out", **slot_data["in"][0])
+
+        return logic
+
+    routines = {}
+    flow = new_flow("jobs-idle")
+    for name, last in (("a", False), ("b", False), ("c", True)):
+        routines[name] = make_routine(stage(name, last))
+        flow.add_routine(routines[name], name)
+    flow.connect("a", "out", "b", "in")
+    flow.connect("b", "out", "c", "in")
+    with running(thread_pool_size=3) as rt:
+        for rounds in range(5):
+            for n in range(200):
+                rt.post(flow.flow_id, "a", "in", {"n": n})
+            assert rt.wait_until_all_workers_idle(JOIN_TIMEOUT)
+            assert len(done) == 200 * (rounds + 1)  # nothing was still queued or running
+            assert rt.statistics().running == 0
+
+
+@pytest.mark.timeout(60)
+def test_posts_racing_shutdown_all_end_terminal() -> None:
+    """Every job a racing post registered is terminal after shutdown; later posts raise."""
+    flow = _trivial_flow()
+    for _ in range(10):
+        rt = Runtime(thread_pool_size=2)
+        start = threading.Barrier(4)
+        refused: list[BaseException] = []
+        unexpected: list[BaseException] = []
+
+        def poster() -> None:
+            start.wait(JOIN_TIMEOUT)
+            try:
+                while True:
+                    rt.post(flow.flow_id, "r", "in", {})
+            except RuntimeError as exc:
+                refused.append(exc)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                unexpected.append(exc)
+
+        posters = [threading.Thread(target=poster) for _ in range(3)]
+        for t in posters:
+            t.start()
+        start.wait(JOIN_TIMEOUT)
+        rt.shutdown(wait=True, timeout=JOIN_TIMEOUT)
+        for t in posters:
+            t.join(JOIN_TIMEOUT)
+        assert not any(t.is_alive() for t in posters)
+        assert unexpected == []
+        assert len(refused) == 3
+        stuck = [j for j in rt.list_jobs() if j.status not in ("completed", "cancelled")]
+        assert stuck == [], f"{len(stuck)} jobs never finished: {stuck[:3]}"
+        assert rt.statistics().running == 0
