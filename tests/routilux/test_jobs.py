@@ -251,7 +251,7 @@ def test_posts_racing_shutdown_all_end_terminal() -> None:
         refused: list[BaseException] = []
         unexpected: list[BaseException] = []
 
-        def poster() -> None:
+        def poster(rt=rt, start=start, refused=refused, unexpected=unexpected) -> None:
             start.wait(JOIN_TIMEOUT)
             try:
                 while True:
