@@ -28,6 +28,7 @@ class Activation(NamedTuple):
     routine_id: str | None
     routine: Any = None
     runtime: Any = None
+    worker: Any = None  # the runtime's private worker object, for emit's fast path
 
 
 _activation: ContextVar[Activation | None] = ContextVar("routilux_activation", default=None)

@@ -311,7 +311,13 @@ class Routine:
                 f"routine {self._rid()!r} has no event {event_name!r}; events are: "
                 f"{', '.join(self._events) or '(none)'}"
             )
-        if isinstance(runtime, Mapping):
+        act = _activation.get()
+        if (runtime is None and worker_state is None and act is not None
+                and act.routine is self and act.worker is not None and "job_state" not in kwargs):
+            # The common case: a logic emitting for its own activation.
+            act.worker.emit_from(act.routine_id, event_name, kwargs, act.job)
+            return
+        if runtime is not None and isinstance(runtime, Mapping):
             payload = dict(runtime)
             payload.update(kwargs)
             runtime = None
@@ -321,7 +327,6 @@ class Routine:
             alias = payload.pop("job_state")
             if worker_state is None:
                 worker_state = alias
-        act = _activation.get()
         if worker_state is None and act is not None:
             worker_state = act.worker_state
         if worker_state is None:

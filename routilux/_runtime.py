@@ -179,7 +179,7 @@ class _Task:
         if tr is not None:
             tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
-        token = _activation.set(Activation(job, ws, rid, plan.routine, rt))
+        token = _activation.set(Activation(job, ws, rid, plan.routine, rt, worker))
         try:
             (plan._caller or plan.caller())(self.data, self.msg, ws)
         except BaseException as exc:  # user code: handled by the error strategy
@@ -484,20 +484,25 @@ class _Worker:
     def emit(self, routine: Routine, event_name: str, payload: dict[str, Any],
              job: JobContext | None) -> None:
         rid = routine._flow_routine_id
-        ws = self.state
         if rid is None or self.flow.routines.get(rid) is not routine:
             raise RuntimeError(f"{routine!r} is not part of this worker's flow {self.flow.flow_id!r}")
+        self.emit_from(rid, event_name, payload, job)
+
+    def emit_from(self, rid: str, event_name: str, payload: dict[str, Any],
+                  job: JobContext | None) -> None:
+        """Deliver one emitted item to every slot wired to ``rid.event_name``, in order."""
+        ws = self.state
         if job is not None and job.status in _FAILED_OR_CANCELLED:
-            ws._history.append((rid, "emit_dropped", {"event_name": event_name}, time.time()))
+            ws._history.append((rid, "emit_dropped", (event_name, payload), time.time()))
             return
-        targets = self.flow._routes.get((rid, event_name), ())
-        ws._history.append((rid, "event_emit", {"event_name": event_name, "data": payload},
-                            time.time()))
-        rejected: list[str] = []
-        for trid, sname in targets:
+        ws._history.append((rid, "event_emit", (event_name, payload), time.time()))
+        rejected: list[str] | None = None
+        for trid, sname in self.flow._routes.get((rid, event_name), ()):
             try:
                 self.deliver(trid, sname, dict(payload), job, rid)
             except SlotQueueFullError:
+                if rejected is None:
+                    rejected = []
                 rejected.append(f"{trid}.{sname}")
         if rejected:
             raise SlotQueueFullError(
@@ -934,10 +939,10 @@ class Runtime:
                 f"routine {routine_name!r} has no slot {slot_name!r}; slots are: "
                 f"{', '.join(routine._slots) or '(none)'}"
             )
-        if data is None:
-            data = {}
-        elif isinstance(data, Mapping):
+        if type(data) is dict or isinstance(data, Mapping):
             data = dict(data)
+        elif data is None:
+            data = {}
         else:
             raise TypeError(f"post data must be a dict, got {type(data).__name__}: {data!r}")
         if metadata is not None and not isinstance(metadata, Mapping):
@@ -1308,7 +1313,14 @@ def _new_id() -> str:
     it back, which made id generation the most expensive step of ``post`` (measured:
     ~150 µs per id under load). Job ids need uniqueness, not secrecy.
     """
-    return str(uuid.UUID(int=_getrandbits(128), version=4))
+    n = (_getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+    h = "%032x" % n
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# RFC 4122 version 4 and variant bits, as uuid.UUID(version=4) sets them.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 # A private generator, seeded once from os.urandom: user code calling random.seed()

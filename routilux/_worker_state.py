@@ -180,6 +180,8 @@ class WorkerState:
                 rid, name, data, ts = item
                 if name == "logic_executed":
                     data = {"policy_message": str(data)}
+                elif name in ("event_emit", "emit_dropped"):
+                    data = {"event_name": data[0], "data": data[1]}
                 out.append(ExecutionRecord(rid, name, dict(data or {}),
                                            datetime.fromtimestamp(ts)))
         return out
