@@ -347,9 +347,8 @@ class _Worker:
                 except SlotQueueFullError:
                     self._trace_full(tr, job, rid, slot_name, q)
                     raise
-                if tr is not None:
-                    tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
-                              len(items), None, self.state.worker_id)
+                # No slot.enqueue here: the item is consumed in the same step, and the
+                # task.queued event that follows says the same (see docs/trace_events.md).
                 if plan.single:
                     batch = {slot_name: items}
                 else:
