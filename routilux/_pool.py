@@ -79,6 +79,9 @@ class WorkerPool:
         self.room_waiters = 0
         self.tasks: deque[Any] = deque()
         self.running: dict[int, Any] = {}  # thread ident -> task
+        # thread ident -> the task its running logic triggered while no thread was idle;
+        # the thread runs it next (see _Worker.schedule). Counted as queued.
+        self.next_tasks: dict[int, Any] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._alive = 0
         self._busy = 0
@@ -151,7 +154,8 @@ class WorkerPool:
     def statistics_locked(self) -> PoolStatistics:
         return PoolStatistics(
             size=self._size, threads=self._alive, busy=self._busy,
-            idle=self._alive - self._busy, queued=len(self.tasks), completed=self._completed,
+            idle=self._alive - self._busy, queued=len(self.tasks) + len(self.next_tasks),
+            completed=self._completed,
         )
 
     @property
@@ -189,6 +193,7 @@ def _work(pool: WorkerPool) -> None:
     lock = pool.lock
     tasks = pool.tasks
     running = pool.running
+    next_tasks = pool.next_tasks
     me = threading.get_ident()
     park = threading.Lock()
     park.acquire()  # held = not signalled; a submitter's release() wakes us
@@ -206,14 +211,27 @@ def _work(pool: WorkerPool) -> None:
                 pool._busy -= 1
                 pool._completed += 1
                 del running[me]
+                follow = next_tasks.pop(me, None)
+                if follow is not None:
+                    follow.hold_locked()  # before the parent's release: the job stays open
                 finished = task.done_locked()
                 task = None
+                if follow is not None:
+                    if finished is None and pool._alive <= pool._size:
+                        task = follow  # run it next, without a queue round trip
+                        pool._busy += 1
+                        running[me] = task
+                    else:
+                        tasks.appendleft(follow)
             # A job finished: settle it outside the lock first, then come back for work.
-            if finished is None:
+            if finished is None and task is None:
                 if pool._alive > pool._size or (pool._closed and not tasks):
                     pool._alive -= 1
                     pool._threads.pop(me, None)
                     exiting = True
+                    if tasks and pool._parked:  # e.g. a next task handed back on a shrink
+                        pool._waking += 1
+                        waker = pool._parked.pop()
                 elif tasks:
                     task = tasks.popleft()
                     pool._busy += 1
@@ -236,10 +254,10 @@ def _work(pool: WorkerPool) -> None:
             park.acquire()
             woken = True
             continue
-        if exiting:
-            return
         if waker is not None:
             waker.release()
+        if exiting:
+            return
         try:
             task.run()
         except BaseException:  # task.run handles user errors; this is our own fault
