@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import _context
+from . import _context, _offload
 from ._calling import make_caller
 from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
@@ -109,7 +109,7 @@ class _Plan:
     """
 
     __slots__ = ("routine", "rid", "version", "lock", "queues", "views", "policy", "ptype",
-                 "immediate", "logic", "_caller", "single")
+                 "immediate", "logic", "_caller", "single", "executor")
 
     def __init__(self, worker: _Worker, routine: Routine, rid: str) -> None:
         self.routine = routine
@@ -126,6 +126,9 @@ class _Plan:
             self.policy, "__module__", "") == "routilux._policies"
         self.single = len(self.queues) == 1
         self._caller: Callable[..., Any] | None = None
+        # None: sync logic on the pool thread (the fast path); else the executor that
+        # runs it (an event loop for async def logic, processes, Dask): see _offload.py.
+        self.executor = worker.runtime._executor_for(routine, self.logic)
 
     def caller(self) -> Callable[..., Any]:
         caller = self._caller
@@ -143,6 +146,7 @@ class _Task:
         "worker", "plan", "rid", "slot", "data", "msg", "job", "queued_ns", "started_ns",
         "attempt", "retrying", "sampled",
     )
+    # ``retrying`` is False, or the delay (s) before a re-run decided by the error strategy.
 
     def __init__(
         self, worker: _Worker, plan: _Plan, slot: str,
@@ -169,10 +173,12 @@ class _Task:
         job = self.job
         if job is not None and job.status in _FAILED_OR_CANCELLED:
             return  # no new activation starts for a failed or cancelled job
+        plan = self.plan
+        if plan.executor is not None:
+            return _offload.dispatch(self)  # runs elsewhere; the job stays held until it returns
         worker = self.worker
         rt = worker.runtime
         ws = worker.state
-        plan = self.plan
         rid = self.rid
         tr = rt._tracer
         self.retrying = False
@@ -203,8 +209,10 @@ class _Task:
         self.worker.hold_locked(self.job)
 
     def done_locked(self) -> Any:
-        if self.retrying:
-            return None  # still in flight: a timer will put it back on the queue
+        if self.retrying is not False:  # a delay in seconds: still in flight, re-run later
+            worker = self.worker
+            worker.runtime._call_later(self.retrying, worker._resubmit, self)
+            return None
         return self.worker.release_locked(self.job)
 
 
@@ -604,8 +612,9 @@ class _Worker:
             task.attempt += 1
             handler.retry_count = task.attempt
             ws.record_execution(rid, "retry", {"attempt": task.attempt, "error": err})
-            task.retrying = True
-            rt._call_later(handler.delay_for(task.attempt), self._resubmit, task)
+            # The timer starts in done_locked, once this run is off the thread: a zero
+            # delay must not let another thread re-run the task before this one is done.
+            task.retrying = handler.delay_for(task.attempt)
             return
         if strategy == ErrorStrategy.CONTINUE:
             ws.record_execution(rid, "error_continued",
@@ -813,9 +822,14 @@ class Runtime:
             Activations scheduled by ``emit`` inside logic are never refused.
         trace: True for a ``Tracer`` of default capacity, or a ``Tracer`` to record into.
         strict: raise ``SharedStateError`` when logic assigns a routine attribute.
+        executor: where logic runs unless a routine chooses (``routine.set_executor``):
+            ``"threads"`` (default; ``async def`` logic runs on the runtime's event loop),
+            ``"asyncio"``, ``"processes"``, or an ``routilux.executors.Executor`` such as
+            ``DaskExecutor(client)``. Executors chosen by name are the runtime's and are
+            shut down with it; executor objects stay yours (docs/executors.md).
 
     Raises:
-        ValueError / TypeError: a bad pool size or queue bound (named in the message).
+        ValueError / TypeError: a bad pool size, queue bound or executor (named in the message).
     """
 
     def __init__(
@@ -824,8 +838,14 @@ class Runtime:
         max_queue_size: int | None = None,
         trace: Any = False,
         strict: bool = False,
+        executor: Any = None,
     ) -> None:
         size = check_pool_size(thread_pool_size, allow_zero=True)
+        from .executors._base import check_executor_choice
+
+        self._executor = check_executor_choice(executor)
+        self._owned_executors: dict[str, Any] = {}  # by name: made (lazily) and closed here
+        self._executor_lock = threading.Lock()
         if max_queue_size is not None:
             if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int):
                 raise TypeError(f"max_queue_size must be an int or None, got {max_queue_size!r}")
@@ -868,6 +888,38 @@ class Runtime:
         _runtimes.add(self)
         if self.thread_pool is not None:
             weakref.finalize(self, _close_orphan, self._pool, self._monitor)
+
+    # -- executors ------------------------------------------------------------------------
+    def _executor_for(self, routine: Routine, logic: Any) -> Any:
+        """The executor a plan runs ``logic`` on; None for the pool thread itself."""
+        choice = routine.__dict__.get("_executor")
+        if choice is None:
+            choice = self._executor
+        coroutine = _offload.is_coroutine_logic(logic)
+        name = choice if isinstance(choice, str) else getattr(choice, "name", None)
+        if choice is None or name in ("threads", "asyncio"):
+            if not coroutine:
+                return None  # sync logic: the pool thread (an event loop is for coroutines)
+            return choice if name == "asyncio" and not isinstance(choice, str) \
+                else self._owned_executor("asyncio")
+        if isinstance(choice, str):
+            return self._owned_executor(choice)
+        return choice
+
+    def _owned_executor(self, name: str) -> Any:
+        ex = self._owned_executors.get(name)
+        if ex is not None:
+            return ex
+        with self._executor_lock:
+            ex = self._owned_executors.get(name)
+            if ex is None:
+                from .executors import AsyncioExecutor, ProcessExecutor
+
+                ex = AsyncioExecutor() if name == "asyncio" else ProcessExecutor()
+                if not self._owned_executors:  # closed with a runtime never shut down
+                    weakref.finalize(self, _close_executors, self._owned_executors)
+                self._owned_executors[name] = ex
+            return ex
 
     # -- public properties ----------------------------------------------------------------
     @property
@@ -1318,6 +1370,7 @@ class Runtime:
         with self._lock:
             self._idle_cond.notify_all()
             self._pool.room.notify_all()
+        _close_executors(self._owned_executors, wait=drained)
         self._monitor.stop()
         if self.thread_pool is not None:
             self._pool.shutdown(timeout=max(1.0, min(timeout, 5.0)))
@@ -1367,6 +1420,15 @@ def latest_runtime() -> Runtime | None:
     """The most recently created runtime that is still alive and not shut down."""
     alive = [rt for rt in list(_runtimes) if not rt.is_shut_down]
     return max(alive, key=lambda rt: rt._started) if alive else None
+
+
+def _close_executors(executors: dict[str, Any], wait: bool = False) -> None:
+    """Shut down the executors a runtime made (event loop thread, process pool)."""
+    for ex in list(executors.values()):
+        try:
+            ex.shutdown(wait=wait)
+        except Exception:
+            logger.exception("routilux: shutting down %r failed", ex)
 
 
 def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
