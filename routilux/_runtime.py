@@ -146,7 +146,8 @@ class _Task:
         "worker", "plan", "rid", "slot", "data", "msg", "job", "queued_ns", "started_ns",
         "attempt", "retrying", "sampled",
     )
-    # ``retrying`` is False, or the delay (s) before a re-run decided by the error strategy.
+    # ``retrying``: False; True = still in flight, settled elsewhere (a re-run timer or an
+    # executor); or a float = re-run after that delay, timer started in done_locked.
 
     def __init__(
         self, worker: _Worker, plan: _Plan, slot: str,
@@ -197,7 +198,7 @@ class _Task:
                 dur = (time.monotonic_ns() - start) / 1e9
                 tr.record("task.error", job_id, rid, self.slot, dur, err, ws.worker_id)
                 tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
-            worker.handle_error(self, exc, err, is_policy=False)
+            worker.handle_error(self, exc, err, is_policy=False, settle_later=True)
             return
         _activation.reset(token)
         ws._history.append((rid, "logic_executed", self.msg, time.time()))
@@ -209,11 +210,13 @@ class _Task:
         self.worker.hold_locked(self.job)
 
     def done_locked(self) -> Any:
-        if self.retrying is not False:  # a delay in seconds: still in flight, re-run later
+        retrying = self.retrying
+        if retrying is False:
+            return self.worker.release_locked(self.job)
+        if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
-            worker.runtime._call_later(self.retrying, worker._resubmit, self)
-            return None
-        return self.worker.release_locked(self.job)
+            worker.runtime._call_later(retrying, worker._resubmit, self)
+        return None  # still in flight
 
 
 class _Callback:
@@ -592,9 +595,13 @@ class _Worker:
     # -- errors ---------------------------------------------------------------------------
     def handle_error(
         self, task: _Task | None, exc: BaseException, err: str, *, is_policy: bool,
-        job: JobContext | None = None, rid: str | None = None,
+        job: JobContext | None = None, rid: str | None = None, settle_later: bool = False,
     ) -> None:
-        """Apply the routine's (else the flow's, else STOP) strategy to one failure."""
+        """Apply the routine's (else the flow's, else STOP) strategy to one failure.
+
+        ``settle_later``: the failed run is still on a pool thread, whose ``done_locked``
+        starts a retry's timer (so a re-run never overlaps this run's settling).
+        """
         if task is not None:
             job, rid = task.job, task.rid
         assert rid is not None
@@ -612,9 +619,14 @@ class _Worker:
             task.attempt += 1
             handler.retry_count = task.attempt
             ws.record_execution(rid, "retry", {"attempt": task.attempt, "error": err})
-            # The timer starts in done_locked, once this run is off the thread: a zero
-            # delay must not let another thread re-run the task before this one is done.
-            task.retrying = handler.delay_for(task.attempt)
+            delay = handler.delay_for(task.attempt)
+            if settle_later:
+                # The timer starts in done_locked, once this run is off the thread: a zero
+                # delay must not let another thread re-run the task before it is settled.
+                task.retrying = delay
+            else:
+                task.retrying = True
+                rt._call_later(delay, self._resubmit, task)
             return
         if strategy == ErrorStrategy.CONTINUE:
             ws.record_execution(rid, "error_continued",
