@@ -257,7 +257,8 @@ class Dashboard:
         )
         self._button.on_click(self._on_diagnose)
         title = widgets.HTML(
-            f"<b>routilux</b> &nbsp;<code>{_html_escape(self._runtime_text)}</code>"
+            f"<b>routilux</b> &nbsp;<code>{_html_escape(self._runtime_text)}</code>",
+            layout=widgets.Layout(margin="0 24px 0 0"),
         )
         header = widgets.HBox([title, self._slider, self._button])
         self.widget = widgets.VBox([header, self._view])
@@ -377,7 +378,14 @@ class Dashboard:
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):  # what a notebook viewed without widgets shows
+            data["text/plain"] = (
+                f"routilux dashboard ({self._runtime_text}); live in Jupyter with ipywidgets, "
+                f"dashboard.snapshot() gives a static figure"
+            )
+        return bundle
 
     def __enter__(self) -> Self:
         return self

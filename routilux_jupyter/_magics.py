@@ -240,8 +240,14 @@ class RoutiluxMagics(Magics):
             raise UsageError(f"%routilux trace: --timeout must be >= 0, got {args.timeout:g}")
         created = None
         if args.pool is not None:
+            previous = self.shell.user_ns.get("runtime")
             created = Runtime(thread_pool_size=args.pool, trace=True)
             self.shell.user_ns["runtime"] = created
+            if isinstance(previous, Runtime) and not previous.is_shut_down:
+                print(
+                    f"%%routilux trace: `runtime` is now a new Runtime(thread_pool_size="
+                    f"{args.pool}, trace=True); the one it named before is still running"
+                )
         before = self._traced_runtimes()
         self.shell.run_cell(cell)
         target = created

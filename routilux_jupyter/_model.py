@@ -58,10 +58,10 @@ _DIGITS = 5  # decimals of seconds in messages (10 microseconds)
 TASK, LOCK, BARRIER = "task", "lock", "barrier"
 _NUMBER = (int, float)
 # What feed() does per kind: skip, count, or handle (the rest go to _other).
-_SKIP, _POSTED, _STARTED, _FINISHED, _ENDED, _OTHER = range(6)
+_SKIP, _QUEUED, _POSTED, _STARTED, _FINISHED, _ENDED, _OTHER = range(7)
 _KIND_CODES = {
     "slot.enqueue": _SKIP,
-    "task.queued": _SKIP,
+    "task.queued": _QUEUED,
     "policy.hold": _SKIP,
     "task.error": _SKIP,  # its task.finished follows and carries the same error
     "job.posted": _POSTED,
@@ -145,7 +145,7 @@ class ModelView:
     lanes: list[tuple[str, str]]  # (name, THREAD_LANE | BARRIER_LANE)
     routines: list[str]
     bars: list[tuple[int, float, float, str, int]]
-    samples: list[tuple[float, int, int, int]]  # (t, queued, busy, size)
+    samples: list[tuple[float, int, float, int]]  # (t, queued, busy, size)
     locks: list[LockRow]
     counters: dict[str, Any]
     findings: list[dict[str, Any]]
@@ -204,9 +204,12 @@ class DashboardModel:
         self._open_waits: dict[tuple[int, str], float] = {}  # (lane, lock) -> t0
         self._open_barriers: dict[int, tuple[float, int]] = {}  # lane -> (t0, routine)
         # samples and counters
-        self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=MAX_SAMPLES)
-        self._new_samples: list[tuple[float, int, int, int]] = []
+        self._samples: deque[tuple[float, int, float, int]] = deque(maxlen=MAX_SAMPLES)
+        self._new_samples: list[tuple[float, int, float, int]] = []
         self._finished_at: deque[tuple[float, int]] = deque()  # (t, finished jobs) for jobs/s
+        self._queued_max = -1  # deepest run queue a task.queued reported since the last sample
+        self._sample_t: float | None = None  # time of the last add_sample
+        self._tasks_seen = False  # the trace has tasks: busy can be measured, not sampled
         self._latencies: deque[tuple[float, float]] = deque(maxlen=MAX_LATENCIES)
         self.jobs = {"posted": 0, "completed": 0, "failed": 0, "cancelled": 0}
         self._last_t: float | None = None
@@ -285,10 +288,12 @@ class DashboardModel:
         codes = _KIND_CODES
         jobs = self.jobs
         posted = completed = failed = cancelled = 0
+        queued_max = self._queued_max
+        trace_samples = self.trace_samples
         origin = self.origin_ns
         ts = None
         for ev in events:
-            seq, ts, kind, thread, thread_name, _w, job, routine, _n, value, _d = ev
+            seq, ts, kind, thread, thread_name, _worker, job, routine, _name, value, detail = ev
             if seq <= last_seq:
                 continue
             if seq != last_seq + 1 and last_seq:
@@ -298,6 +303,10 @@ class DashboardModel:
                 origin = self.origin_ns = ts
             code = codes.get(kind, _OTHER)
             if code == _SKIP:
+                continue
+            if code == _QUEUED:
+                if value is not None and value > queued_max:
+                    queued_max = value
                 continue
             if code == _POSTED:
                 posted += 1
@@ -342,9 +351,21 @@ class DashboardModel:
                     cancelled += 1
                 if isinstance(value, _NUMBER):
                     latencies.append(((ts - origin) * 1e-9, value))
+            elif kind == "queue.depth":
+                if trace_samples and isinstance(value, _NUMBER):
+                    busy = size = 0
+                    if isinstance(detail, dict):
+                        busy = int(detail.get("busy") or 0)
+                        size = int(detail.get("size") or 0)
+                    depth = int(value) if value > queued_max else int(queued_max)
+                    queued_max = -1
+                    self._add_sample((ts - origin) * 1e-9, depth, busy, size)
             else:
                 self._other(ev, kind, (ts - origin) * 1e-9)
         self.last_seq = last_seq
+        self._queued_max = queued_max
+        if not self._tasks_seen and (self._open_tasks or self._bars):
+            self._tasks_seen = True
         jobs["posted"] += posted
         jobs["completed"] += completed
         jobs["failed"] += failed
@@ -411,13 +432,6 @@ class DashboardModel:
             opened = self._open_barriers.pop(lane, None)
             if opened is not None:
                 self._close(lane, opened[0], t, BARRIER, opened[1])
-        elif kind == "queue.depth":
-            if self.trace_samples and isinstance(value, _NUMBER):
-                busy = size = 0
-                if isinstance(detail, dict):
-                    busy = int(detail.get("busy") or 0)
-                    size = int(detail.get("size") or 0)
-                self._add_sample(t, int(value), busy, size)
         elif kind == "deadlock.detected":
             message = detail.get("message") if isinstance(detail, dict) else None
             cycle = detail.get("cycle") if isinstance(detail, dict) else None
@@ -462,7 +476,24 @@ class DashboardModel:
         self._locks_changed = True
         return row
 
-    def _add_sample(self, t: float, queued: int, busy: int, size: int) -> None:
+    def _busy_between(self, a: float, b: float) -> float:
+        """Mean busy threads over [a, b]: task bars closed since the last delta, plus the
+        tasks still open (older bars ended before ``a``)."""
+        total = 0.0
+        for bar in self._pending:
+            if bar[3] == TASK:
+                lo = max(a, bar[1])
+                hi = min(b, bar[2])
+                if hi > lo:
+                    total += hi - lo
+        for stack in self._open_tasks.values():
+            for t0, _r, _job in stack:
+                lo = max(a, t0)
+                if b > lo:
+                    total += b - lo
+        return total / (b - a)
+
+    def _add_sample(self, t: float, queued: int, busy: float, size: int) -> None:
         sample = (_r(t), queued, busy, size)
         self._samples.append(sample)
         self._new_samples.append(sample)
@@ -472,10 +503,23 @@ class DashboardModel:
     ) -> None:
         """One ``statistics()`` snapshot: queue depth, busy threads, pool size, finished jobs.
 
-        ``finished`` (completed + failed + cancelled so far) feeds the jobs/s counter.
+        A snapshot every 100 ms aliases with periodic work (a cell that posts a batch every
+        100 ms would always be sampled busy, or always idle). So once the trace has tasks,
+        ``busy`` becomes the mean number of busy threads since the previous sample, measured
+        from the task bars, and ``queued`` the deepest queue any ``task.queued`` reported in
+        that time (or the snapshot's, if deeper). ``finished`` (completed + failed +
+        cancelled so far) feeds the jobs/s counter.
         """
         t = self._t(ts_ns)
-        self._add_sample(t, int(queued), int(busy), int(size))
+        queued = int(queued)
+        busy_value: float = int(busy)
+        since = self._sample_t
+        if self._tasks_seen and since is not None and t > since:
+            busy_value = round(self._busy_between(since, t), 2)
+            queued = max(queued, int(self._queued_max))
+        self._queued_max = -1
+        self._sample_t = t
+        self._add_sample(t, queued, busy_value, int(size))
         if finished is not None:
             rates = self._finished_at
             rates.append((t, int(finished)))
@@ -671,4 +715,36 @@ class DashboardModel:
         model = cls(window_s=span_s * 1.02, trace_samples=True, max_bars=MAX_BARS * 4)
         model.feed(events)
         model.dropped = dropped
+        model.measure_busy()
         return model
+
+    def measure_busy(self) -> None:
+        """Replace the sampled busy counts by the mean busy threads between samples,
+        measured from the task bars (sampling every 100 ms aliases with periodic work)."""
+        samples = list(self._samples)
+        if len(samples) < 2 or not self._tasks_seen:
+            return
+        edges: list[tuple[float, int]] = []
+        for bar in self._bars:
+            if bar[3] == TASK:
+                edges.append((bar[1], 1))
+                edges.append((bar[2], -1))
+        for stack in self._open_tasks.values():
+            edges.extend((t0, 1) for t0, _r, _job in stack)
+        edges.sort()
+        # busy_time(t) = integral of busy threads up to t, evaluated at each sample time
+        at: list[float] = []
+        k, level, area, last = 0, 0, 0.0, edges[0][0] if edges else 0.0
+        for t, *_ in samples:
+            while k < len(edges) and edges[k][0] <= t:
+                area += level * (edges[k][0] - last)
+                last = edges[k][0]
+                level += edges[k][1]
+                k += 1
+            at.append(area + level * max(0.0, t - last))
+        out = [samples[0]]
+        for i in range(1, len(samples)):
+            dt = samples[i][0] - samples[i - 1][0]
+            busy = round((at[i] - at[i - 1]) / dt, 2) if dt > 0 else samples[i][2]
+            out.append((samples[i][0], samples[i][1], busy, samples[i][3]))
+        self._samples = deque(out, maxlen=self._samples.maxlen)

@@ -101,9 +101,17 @@ class Report:
         return self.png()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import Image, display
+        import base64
 
-        display(Image(data=self.png(), format="png"))
+        from IPython.display import display
+
+        counters = self.counters
+        alt = (
+            f"routilux trace report: {counters.get('completed', 0)} of "
+            f"{counters.get('posted', 0)} jobs completed (timeline, queue depth, locks)"
+        )
+        png = base64.b64encode(self.png()).decode("ascii")
+        display({"image/png": png, "text/plain": alt}, raw=True)
         display(
             {"text/plain": self.text(), "text/html": findings_html(self.findings, self.note)},
             raw=True,

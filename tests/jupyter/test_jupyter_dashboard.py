@@ -229,11 +229,7 @@ def test_shared_pool_runtime_has_a_disabled_slider() -> None:
 
 @pytest.mark.timeout(60)
 def test_dropped_events_badge_counts_the_tracer_overflow() -> None:
-    tracer = Tracer(capacity=50)
-    # An empty Tracer has len() 0, and Runtime(trace=...) tests truthiness, so it would not
-    # trace at all; one event first (reported to the runtime's owner).
-    tracer.record("pool.resize", value=2)
-    rt = Runtime(thread_pool_size=2, trace=tracer)
+    rt = Runtime(thread_pool_size=2, trace=Tracer(capacity=50))
     try:
         flow = make_flow()
         post_many(rt, flow, 100)
@@ -384,4 +380,23 @@ def test_dashboard_displays_as_its_widget(runtime: Runtime) -> None:
     bundle = dash._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
+    assert data["text/plain"].startswith("routilux dashboard (Runtime at 0x")
     dash.close()
+
+
+@pytest.mark.timeout(60)
+def test_interpreter_exit_stops_a_dashboard_left_open() -> None:
+    import subprocess
+
+    code = (
+        "import routilux, routilux_jupyter\n"
+        "rt = routilux.Runtime(thread_pool_size=2, trace=True)\n"
+        "dash = routilux_jupyter.Dashboard(rt, interval_s=0.05)\n"
+        "assert dash.running\n"
+        "print('left open')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "left open", out.stderr
+    assert "Traceback" not in out.stderr and "Exception" not in out.stderr, out.stderr

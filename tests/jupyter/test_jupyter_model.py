@@ -229,6 +229,37 @@ def test_queue_depth_events_are_samples_only_for_static_models() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_live_samples_measure_busy_and_queue_between_ticks_instead_of_aliasing() -> None:
+    # Work arrives in bursts exactly as often as the dashboard samples: every 100 ms the
+    # one thread is busy for the first 40 ms. A snapshot at each tick would see it idle
+    # every time; the sample must say 0.4 busy threads on average.
+    ev = Events()
+    m = DashboardModel(trace_samples=False, merge_gap_s=0.0)
+    m.add_sample(T0, queued=0, busy=0, size=1, finished=0)
+    for k in range(3):
+        t = k * 0.1
+        ev("task.queued", t, 0, "MainThread", routine="r", job_id=f"j{k}", value=3)
+        ev.task(t, 0.04, job=f"j{k}")
+        m.feed(ev.events)
+        m.add_sample(T0 + int((t + 0.1) * 1e9), queued=0, busy=0, size=1, finished=k + 1)
+        m.delta()
+    samples = [s for s in m.full()["samples"]]
+    assert [s[2] for s in samples] == [0, 0.4, 0.4, 0.4]
+    assert [s[1] for s in samples] == [0, 3, 3, 3]  # the deepest queue, not the snapshot's 0
+
+
+@pytest.mark.timeout(10)
+def test_report_samples_measure_busy_between_queue_depth_events() -> None:
+    ev = Events()
+    for k in range(4):
+        ev("queue.depth", k * 0.1, 5, "RoutiluxMonitor", value=0, detail={"busy": 0, "size": 2})
+        ev.task(k * 0.1, 0.05, thread=1, job=f"a{k}")
+        ev.task(k * 0.1, 0.1, thread=2, job=f"b{k}")
+    samples = DashboardModel.from_events(ev.events).view().samples
+    assert [s[2] for s in samples] == [0, 1.5, 1.5, 1.5]
+
+
+@pytest.mark.timeout(10)
 def test_p95_nearest_rank() -> None:
     assert p95([]) is None
     assert p95([3.0]) == 3.0

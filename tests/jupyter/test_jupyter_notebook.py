@@ -56,6 +56,7 @@ sent_while_running = dash.updates_sent - before
 """
 
 CHECK = """\
+monitored = runtime
 counters = dash.refresh()
 stats = runtime.statistics()
 print("RESULT", json.dumps({
@@ -84,6 +85,7 @@ EXPORT = """\
 
 CLEANUP = """\
 dash.close()
+monitored.shutdown()
 runtime.shutdown()
 %unload_ext routilux_jupyter
 print("CLEAN", dash.running)
@@ -129,6 +131,7 @@ def test_notebook_monitor_counts_and_reports(tmp_path: Path) -> None:
     assert stats["posted"] == stats["completed"] == 2000
 
     trace_outputs = nb.cells[4].outputs
+    assert "`runtime` is now a new Runtime(thread_pool_size=2" in stream_text(nb.cells[4])
     assert any("image/png" in o.get("data", {}) for o in trace_outputs)
     assert any("Findings" in o.get("data", {}).get("text/html", "") for o in trace_outputs)
 
