@@ -5,8 +5,9 @@ nodes are ``immediate`` (one slot, fed by one or two earlier nodes: fan-in), ``j
 (one slot per parent, ``all_slots_ready_policy(match_job=True)``: fan-out then fan-in) or
 ``batch`` (``batch_size_policy(b)``, a sink). A node may fail for some jobs: the entry with
 STOP (the job fails, nothing downstream runs), any other node with SKIP or CONTINUE (it
-raises before emitting; the job goes on). Those choices keep the expected number of runs
-of every routine exact, whatever the interleaving, so the test can compute it up front:
+raises before emitting; the job goes on) or RETRY (its first attempt raises, the re-run
+succeeds and emits). Those choices keep the expected number of runs of every routine
+exact, whatever the interleaving, so the test can compute it up front:
 
 - immediate: one run per arriving item; join: per job, the minimum over its parents of
   the items they emitted; batch: per worker, arrivals // b.
@@ -45,7 +46,7 @@ class Node:
     kind: str  # "entry" | "immediate" | "join" | "batch"
     parents: tuple[int, ...]
     fail_mod: int | None  # fails for job j when (j + index) % fail_mod == 0
-    strategy: str  # "stop" (entry) | "skip" | "continue"
+    strategy: str  # "stop" (entry) | "skip" | "continue" | "retry"
     batch: int = 1
 
     def fails(self, job: int, index: int) -> bool:
@@ -71,7 +72,7 @@ def flow_specs(draw: st.DrawFn) -> list[Node]:
         nodes.append(Node(
             kind, parents,
             fail_mod=draw(st.sampled_from([None, None, 2, 3, 4])),
-            strategy=draw(st.sampled_from(["skip", "continue"])),
+            strategy=draw(st.sampled_from(["skip", "continue", "retry"])),
             batch=draw(st.integers(1, 4)) if kind == "batch" else 1,
         ))
     return nodes
@@ -97,6 +98,10 @@ def expected_runs(nodes: list[Node], jobs: int, workers: int) -> tuple[list[int]
             else:
                 batch_arrivals[(j % workers, i)] += emits[node.parents[0]]
                 continue
+            if node.fails(j, i) and node.strategy == "retry":
+                runs[i] += 2 * act  # each activation fails once, then its re-run emits
+                emits[i] = act
+                continue
             runs[i] += act
             emits[i] = 0 if node.fails(j, i) else act
     for (_, i), arrivals in batch_arrivals.items():
@@ -113,6 +118,7 @@ class Probe:
         self.leaks: list[tuple] = []
         self.max_new_threads = 0
         self.max_pool_threads = 0
+        self.attempted: dict[int, list] = {}  # id(items list) -> the list (kept alive)
         self.concurrency = Concurrency()
         self.baseline = baseline
         self.size = size
@@ -152,7 +158,15 @@ def build_flow(nodes: list[Node], probe: Probe, rt_box: list):
                 else:
                     return  # a batch joins items of several jobs by design
                 if node.fails(n, i):
-                    raise RuntimeError(f"node {i} fails for job {n}")
+                    if node.strategy != "retry":
+                        raise RuntimeError(f"node {i} fails for job {n}")
+                    # A re-run gets the same item lists: fail only the first attempt.
+                    first_list = next(iter(slot_data.values()))
+                    with probe.lock:
+                        first_attempt = id(first_list) not in probe.attempted
+                        probe.attempted[id(first_list)] = first_list
+                    if first_attempt:
+                        raise ConnectionError(f"node {i} fails once for job {n}")
                 routines[i].emit("out", job=job_id, n=n)
 
         if node.kind == "join":
@@ -163,7 +177,8 @@ def build_flow(nodes: list[Node], probe: Probe, rt_box: list):
             policy = immediate_policy()
         r = make_routine(logic, slots=slots, events=("out",), policy=policy)
         if node.kind != "entry" and node.fail_mod is not None:
-            r.set_error_handler(ErrorHandler(ErrorStrategy(node.strategy)))
+            r.set_error_handler(ErrorHandler(ErrorStrategy(node.strategy), max_retries=1,
+                                             retry_delay=0.0))
         routines.append(r)
         flow.add_routine(r, f"n{i}")
     for i, node in enumerate(nodes):
@@ -178,7 +193,7 @@ def build_flow(nodes: list[Node], probe: Probe, rt_box: list):
 @given(
     nodes=flow_specs(),
     size=st.integers(1, 16),
-    jobs=st.integers(1, 60),
+    jobs=st.integers(1, 120),
     workers=st.integers(1, 3),
     posters=st.sampled_from([1, 3]),
 )
