@@ -266,9 +266,9 @@ class Dashboard:
 
         _open[self._serial] = self
         _register_atexit()
-        self.refresh_quietly()
         if start:
-            self.start()
+            self.start()  # its first tick comes after interval_s: show something now
+        self.refresh_quietly()
 
     # -- public --------------------------------------------------------------------------
 
@@ -305,7 +305,9 @@ class Dashboard:
     def refresh(self) -> dict[str, Any]:
         """One synchronous tick: read the trace and statistics, send one update.
 
-        Returns the counters sent. An error is shown in the view, logged, and raised.
+        Returns the counters sent. An error is shown in the view, logged, and raised. Once
+        the runtime is shut down (or gone) the last update was final, and this returns
+        the counters it showed.
         """
         if self._closed:
             raise RuntimeError("this dashboard is closed; create a new one")
@@ -327,7 +329,7 @@ class Dashboard:
         runtime = self._runtime_ref()
         if runtime is None:
             raise RuntimeError("the runtime this dashboard watched was garbage-collected")
-        findings = run_diagnose(runtime)
+        findings = run_diagnose(runtime, record=True)
         with self._lock:
             for item in finding_dicts(findings):
                 self._model.add_finding(item)
@@ -407,6 +409,16 @@ class Dashboard:
             self._view._delta = msg
         self.updates_sent += 1
 
+    def _send_quietly(self, msg: dict[str, Any]) -> None:
+        """``_send``, logging (once per kind of failure) instead of raising."""
+        try:
+            self._send(msg)
+        except Exception as exc:
+            text = f"could not update the view: {type(exc).__name__}: {exc}"
+            if text not in self._logged:
+                self._logged.add(text)
+                logger.exception("routilux_jupyter: %s", text)
+
     def _current_error(self) -> str | None:
         if self._refresh_error:
             return self._refresh_error
@@ -428,18 +440,17 @@ class Dashboard:
 
     def _tick_locked(self, raise_errors: bool) -> bool:
         with self._lock:
-            if self._closed:
-                return False
-            if self._finished:
+            if self._closed or self._finished:
                 return False
             runtime = self._runtime_ref()
             if runtime is None:
                 self._finished = True
                 self._extra.update(status="runtime was garbage-collected", error=None)
-                self._send(self._model.note(**self._extra))
+                self._send_quietly(self._model.note(**self._extra))
                 return False
             try:
                 msg, shut_down = self._build_delta(runtime)
+                self._send(msg)
             except Exception as exc:
                 text = f"dashboard refresh failed: {type(exc).__name__}: {exc}"
                 self._refresh_error = text
@@ -447,16 +458,12 @@ class Dashboard:
                     self._logged.add(text)
                     logger.exception("routilux_jupyter: %s", text)
                 self._extra.update(status="error", error=text)
-                try:
-                    self._send(self._model.note(**self._extra))
-                except Exception:
-                    logger.exception("routilux_jupyter: could not show a refresh error")
+                self._send_quietly(self._model.note(**self._extra))
                 if raise_errors:
                     raise
                 return True
             finally:
                 del runtime
-            self._send(msg)
             self.counters = dict(msg["counters"])
             if shut_down:
                 self._finished = True

@@ -32,8 +32,11 @@ class DiagnosticsUnavailable(ImportError):
     """``routilux.diagnostics.diagnose`` cannot be imported."""
 
 
-def run_diagnose(source: Any) -> list[Any]:
-    """``routilux.diagnostics.diagnose(source)`` as a list.
+def run_diagnose(source: Any, record: bool = False) -> list[Any]:
+    """``routilux.diagnostics.diagnose(source, record=record)`` as a list.
+
+    With ``record``, each new finding also goes into the source's trace as a ``finding``
+    event (once per finding), so live dashboards and exported traces show it too.
 
     Raises:
         DiagnosticsUnavailable: The module or its ``diagnose`` is missing (an ImportError
@@ -45,7 +48,7 @@ def run_diagnose(source: Any) -> list[Any]:
         if exc.name != "routilux.diagnostics":
             raise  # the module exists but one of its own imports failed: a real bug
         raise DiagnosticsUnavailable(DIAGNOSTICS_MISSING) from exc
-    return list(diagnose(source))
+    return list(diagnose(source, record=record))
 
 
 def _text(value: Any) -> str | None:

@@ -47,7 +47,7 @@ def _monitor_args() -> None:
     """
 
 
-@magic_arguments(name="routilux trace")
+@magic_arguments(name="%routilux trace")  # the usage line reads %%routilux trace
 @argument("--pool", type=int, metavar="N",
           help="provide a fresh Runtime(thread_pool_size=N, trace=True) named `runtime` in "
                "the notebook for the cell to use")  # fmt: skip
@@ -119,12 +119,13 @@ def _full_help() -> str:
 
 
 def _parse(sub: str, rest: str) -> Any:
+    magic = "%%routilux" if sub == "trace" else "%routilux"
     try:
         return parse_argstring(_PARSERS[sub], rest)
     except UsageError as exc:
-        raise UsageError(f"%routilux {sub}: {exc} (see %routilux?)") from None
+        raise UsageError(f"{magic} {sub}: {exc} (see %routilux?)") from None
     except ValueError as exc:  # unbalanced quotes in the argument string
-        raise UsageError(f"%routilux {sub}: {exc} (see %routilux?)") from None
+        raise UsageError(f"{magic} {sub}: {exc} (see %routilux?)") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -235,9 +236,9 @@ class RoutiluxMagics(Magics):
         from ._report import report
 
         if args.pool is not None and args.pool < 1:
-            raise UsageError(f"%routilux trace: --pool must be >= 1, got {args.pool}")
+            raise UsageError(f"%%routilux trace: --pool must be >= 1, got {args.pool}")
         if args.timeout < 0:
-            raise UsageError(f"%routilux trace: --timeout must be >= 0, got {args.timeout:g}")
+            raise UsageError(f"%%routilux trace: --timeout must be >= 0, got {args.timeout:g}")
         created = None
         if args.pool is not None:
             previous = self.shell.user_ns.get("runtime")
@@ -280,7 +281,7 @@ class RoutiluxMagics(Magics):
             else self._default_runtime(prefer_traced=True)
         )
         try:
-            findings = finding_dicts(_run_diagnose(source))
+            findings = finding_dicts(_run_diagnose(source, record=True))
         except DiagnosticsUnavailable as exc:
             raise UsageError(f"%routilux doctor: {_one_line(exc)}") from None
         display(

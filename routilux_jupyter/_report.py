@@ -133,7 +133,9 @@ def report(source: Any, diagnose: bool = True, title: str | None = None) -> Repo
     note = None
     if diagnose:
         try:
-            for item in finding_dicts(run_diagnose(source)):
+            # a runtime gives the detectors its statistics too; a saved file, its tracer
+            target = source if isinstance(source, Runtime | Tracer) else tracer
+            for item in finding_dicts(run_diagnose(target, record=True)):
                 model.add_finding(item)
         except DiagnosticsUnavailable as exc:
             note = str(exc)

@@ -250,7 +250,11 @@ function drawSeries(canvas, s, cssW) {
   if (pts.length) {
     ctx.beginPath(); // queue depth: a filled area
     ctx.moveTo(X(pts[0][0]), Y(0));
-    for (const p of pts) ctx.lineTo(X(p[0]), Y(p[1]));
+    ctx.lineTo(X(pts[0][0]), Y(pts[0][1]));
+    for (let k = 1; k < pts.length; k++) { // steps, as the kernel's charts draw them
+      ctx.lineTo(X(pts[k][0]), Y(pts[k - 1][1]));
+      ctx.lineTo(X(pts[k][0]), Y(pts[k][1]));
+    }
     ctx.lineTo(X(pts[pts.length - 1][0]), Y(0));
     ctx.closePath();
     ctx.fillStyle = "rgba(78,121,167,0.35)";

@@ -189,6 +189,26 @@ def test_refresh_error_shows_in_the_view_is_logged_and_clears(
 
 
 @pytest.mark.timeout(60)
+def test_a_view_that_cannot_be_updated_is_logged_once_and_the_pump_goes_on(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    dash = Dashboard(runtime, start=False)
+
+    def closed_comm(*args: Any, **kwargs: Any) -> None:
+        raise OSError("comm closed")
+
+    dash._view.comm.send = closed_comm
+    caplog.set_level(logging.ERROR, logger="routilux_jupyter")
+    for _ in range(3):
+        assert dash.refresh_quietly() is True
+    with pytest.raises(OSError, match="comm closed"):
+        dash.refresh()
+    logged = [r for r in caplog.records if "comm closed" in r.getMessage()]
+    assert 1 <= len(logged) <= 2  # the refresh error, and the error note that failed too
+    dash.close()
+
+
+@pytest.mark.timeout(60)
 def test_slider_resizes_the_runtime_and_follows_outside_resizes(runtime: Runtime) -> None:
     dash = Dashboard(runtime, start=False)
     slider = dash._slider

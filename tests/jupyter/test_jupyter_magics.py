@@ -272,6 +272,12 @@ def test_doctor_shows_findings_with_fix_and_notebook(ip: Any) -> None:
     assert "shared" in text.lower() or "self.counter" in text
     assert "fix:" in text and "explained in: 01_shared_mutable_state.ipynb" in text
     assert "01_shared_mutable_state.ipynb" in data["text/html"]
+    # recorded into the trace, so a live dashboard and an exported trace show it too
+    recorded = [e for e in rt.tracer.read() if e.kind == "finding"]
+    assert [e.name for e in recorded] == ["shared_mutable_state"]
+    with capture_output():
+        magic(ip, "doctor rt")
+    assert len([e for e in rt.tracer.read() if e.kind == "finding"]) == 1  # once
 
 
 @pytest.mark.timeout(60)
