@@ -8,6 +8,9 @@ Public surface (everything else is private and may change):
 - ``dashboards()``: dashboards not yet closed, oldest first; ``stop_all()`` stops them.
 - ``report(source)`` / ``snapshot(source)``: static matplotlib report / figure of a trace.
 - ``run_sync(coro)``: finish a coroutine from synchronous code inside a running loop.
+- ``Tuner(flow, routine, slot, ...)``: the pool-size tuner widget (``%routilux tune``): a
+  sweep in a background thread, throughput/latency curves with the replay's predictions,
+  the recommendation, and a button that resizes a live runtime.
 
 Imports are lazy: importing this package loads neither IPython, ipywidgets, anywidget nor
 matplotlib; each loads when first needed, and a missing one raises ImportError naming the
@@ -22,6 +25,7 @@ from typing import Any
 __all__ = [
     "Dashboard",
     "Report",
+    "Tuner",
     "dashboards",
     "load_ipython_extension",
     "report",
@@ -39,6 +43,7 @@ _LAZY = {
     "report": "._report",
     "snapshot": "._report",
     "run_sync": "._asyncio",
+    "Tuner": "._tuner",
 }
 
 

@@ -85,10 +85,34 @@ def _export_args() -> None:
 
 
 @magic_arguments(name="routilux tune")
-@argument("args", nargs="*", metavar="ARG")
+@argument("flow", metavar="FLOW",
+          help="a flow name, or a notebook variable holding a Flow or a "
+               "factory(size) -> (runtime, flow)")  # fmt: skip
+@argument("routine", metavar="ROUTINE", help="the entry routine to post to")
+@argument("slot", metavar="SLOT", help="its slot")
+@argument("--sizes", default="1,2,4,8", metavar="N,N,...",
+          help="pool sizes to try, comma-separated (default 1,2,4,8)")  # fmt: skip
+@argument("--jobs", type=int, default=40, metavar="N", help="jobs per size (default 40)")
+@argument("--rate", type=float, metavar="R",
+          help="post R jobs per second (default: all at once)")  # fmt: skip
+@argument("--data", metavar="VAR",
+          help="a notebook variable: a dict posted each time, or make_data(i) -> dict "
+               "(default: {'i': i})")  # fmt: skip
+@argument("--latency-target", type=float, metavar="S",
+          help="a p95 job latency target in seconds for the recommendation")  # fmt: skip
+@argument("--apply-to", metavar="RUNTIME",
+          help="a Runtime variable the Apply button resizes (default: the most recently "
+               "created runtime, if any)")  # fmt: skip
+@argument("--wait", action="store_true",
+          help="block until the sweep ends (default: it runs in the background)")  # fmt: skip
 def _tune_args() -> None:
-    """Sweep pool sizes and recommend one. Not available yet: it arrives with the tuning
-    issue."""
+    """Sweep pool sizes for a flow and recommend one: a fresh traced Runtime per size,
+    throughput and latency per size, the replay of the first size's trace at every size
+    (routilux.tuning.simulate), and an Apply button that resizes a live runtime.
+
+    Returns the routilux_jupyter.Tuner, which displays as the widget:
+    tuner = %routilux tune ... keeps it (tuner.frame, tuner.recommendation).
+    """
 
 
 _PARSERS = {
@@ -105,7 +129,7 @@ _HELP = """Watch and diagnose routilux runtimes from a notebook.
   %%routilux trace [--pool N]       run the cell traced, then show a static report
   %routilux doctor [RUNTIME]        findings so far, with fixes and notebooks
   %routilux export PATH [RUNTIME]   Chrome/Perfetto trace JSON of the current trace
-  %routilux tune ...                pool-size tuner (not available yet)
+  %routilux tune FLOW ROUTINE SLOT  sweep pool sizes, recommend one, apply it
 
 RUNTIME is the name of a variable in the notebook.
 """
@@ -156,8 +180,6 @@ class RoutiluxMagics(Magics):
             )
         if cell is not None and sub != "trace":
             raise UsageError(f"%%routilux {sub} does not take a cell; only %%routilux trace does")
-        if sub == "tune":  # whatever its arguments: the tuner is not there yet
-            return self._tune(rest)
         args = _parse(sub, rest)
         if sub == "trace":
             if cell is None:
@@ -313,12 +335,52 @@ class RoutiluxMagics(Magics):
         lost = f" ({dropped} older events were dropped)" if dropped else ""
         print(f"wrote {count} trace events to {path}{lost}; open it in {PERFETTO}")
 
-    def _tune(self, _rest: str) -> None:
-        raise UsageError(
-            "%routilux tune is not available yet: the pool-size tuner arrives with the "
-            "tuning issue; meanwhile use the pool-size slider of %routilux monitor or "
-            "runtime.resize(n)"
-        )
+    def _tune(self, args: Any) -> Any:
+        from ._tuner import Tuner
+
+        try:
+            sizes = [int(part) for part in args.sizes.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise UsageError(
+                f"%routilux tune: --sizes must be comma-separated ints, e.g. 1,2,4,8; got "
+                f"{args.sizes!r}"
+            ) from None
+        if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
+            raise UsageError(
+                f"%routilux tune: --sizes must be distinct ints >= 1, got {args.sizes!r}"
+            )
+        if args.jobs < 1:
+            raise UsageError(f"%routilux tune: --jobs must be >= 1, got {args.jobs}")
+        if args.rate is not None and args.rate <= 0:
+            raise UsageError(f"%routilux tune: --rate must be > 0, got {args.rate:g}")
+        if args.latency_target is not None and args.latency_target <= 0:
+            raise UsageError(
+                f"%routilux tune: --latency-target must be > 0, got {args.latency_target:g}"
+            )
+        workload: Any = args.flow
+        value = self.shell.user_ns.get(args.flow) if args.flow.isidentifier() else None
+        if value is not None and (hasattr(value, "flow_id") or callable(value)):
+            workload = value
+        make_data = None
+        if args.data is not None:
+            make_data = self._variable_value(args.data, "--data")
+            if not (isinstance(make_data, dict) or callable(make_data)):
+                raise UsageError(
+                    f"%routilux tune: --data {args.data} is a {type(make_data).__name__}; it "
+                    "must be a dict or a function make_data(i) -> dict"
+                )
+        runtime = (self._variable(args.apply_to, (Runtime,)) if args.apply_to
+                   else latest_runtime())
+        tuner = Tuner(workload, args.routine, args.slot, make_data, sizes, args.jobs,
+                      rate=args.rate, latency_target_s=args.latency_target, runtime=runtime)
+        if args.wait:
+            tuner.wait()
+        return tuner
+
+    def _variable_value(self, name: str, option: str) -> Any:
+        if not name.isidentifier() or name not in self.shell.user_ns:
+            raise UsageError(f"%routilux tune: {option} {name}: no such variable in the notebook")
+        return self.shell.user_ns[name]
 
 
 def load(ipython: Any) -> None:

@@ -62,7 +62,7 @@ def test_help_documents_every_subcommand_and_option(ip: Any) -> None:
     for text in (
         "%routilux monitor [RUNTIME]", "%%routilux trace [--pool N]", "%routilux doctor",
         "%routilux export PATH", "%routilux tune", "--pool N", "--interval S", "--window S",
-        "--timeout S", "--no-diagnose", "not available yet",
+        "--timeout S", "--no-diagnose", "%routilux tune FLOW ROUTINE SLOT", "--sizes N,N,...",
     ):  # fmt: skip
         assert text in doc, f"{text!r} missing from %routilux?"
     with capture_output() as cap:
@@ -86,8 +86,8 @@ BAD = [
     ("monitor rt --interval fast", "argument --interval: invalid float value: 'fast'"),
     ("monitor rt extra", "unrecognized arguments: extra"),
     ("trace", "trace runs a cell: put %%routilux trace"),
-    ("tune", "%routilux tune is not available yet"),
-    ("tune --sizes 1,2,4", "%routilux tune is not available yet"),
+    ("tune", "%routilux tune: the following arguments are required: FLOW, ROUTINE, SLOT"),
+    ("tune f r s --sizes 1,x", "--sizes must be comma-separated ints"),
     ("export", "%routilux export: the following arguments are required: PATH"),
     ("export /no/such/dir/t.json rt", r"cannot write /no/such/dir/t.json: No such file"),
     ("export t.json untraced", "this runtime records no trace"),
