@@ -483,7 +483,9 @@ class _Worker:
         pool = rt._pool
         task.queued_ns = time.monotonic_ns()
         tr = rt._tracer
-        if not pool._parked:
+        # Only when the pool is full: with room for another thread, spawn it, or a logic
+        # that emits and then waits for its downstream would wait for itself.
+        if not pool._parked and pool._alive >= pool._size:
             me = _get_ident()
             if me in pool._threads:
                 nexts = pool.next_tasks
