@@ -241,6 +241,13 @@ def _work(pool: WorkerPool) -> None:
                         waker = pool._parked.pop()
                     if pool.room_waiters:
                         pool.room.notify()
+                elif next_tasks:
+                    # Steal an activation waiting for a busy thread: that thread's logic
+                    # may block until this very activation has run (emit, then wait).
+                    task = next_tasks.popitem()[1]
+                    task.hold_locked()
+                    pool._busy += 1
+                    running[me] = task
                 else:
                     pool._parked.append(park)
                     parking = True

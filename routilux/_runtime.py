@@ -489,8 +489,10 @@ class _Worker:
             me = _get_ident()
             if me in pool._threads:
                 nexts = pool.next_tasks
-                previous = nexts.get(me)
-                nexts[me] = task  # held (counted in flight) when the thread picks it up
+                # pop, not get: an idle thread may steal the entry meanwhile (_pool._work),
+                # and whoever pops a task owns it, so it never runs twice.
+                previous = nexts.pop(me, None)
+                nexts[me] = task  # held (counted in flight) when a thread picks it up
                 if tr is not None:
                     job = task.job
                     tr.record("task.queued", job.job_id if job else None, task.rid,
