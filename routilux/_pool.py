@@ -113,6 +113,15 @@ class WorkerPool:
             self._spawn_locked()
         return None
 
+    def wake_one_for_next(self) -> None:
+        """Wake a parked thread (if any, and none is already on its way) to steal a next task."""
+        with self.lock:
+            if not self._parked or self._waking or not self.next_tasks:
+                return
+            self._waking += 1
+            waker = self._parked.pop()
+        waker.release()
+
     def _wake_all_locked(self) -> list[Any]:
         parked, self._parked = self._parked, []
         self._waking += len(parked)

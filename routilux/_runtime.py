@@ -485,7 +485,10 @@ class _Worker:
         tr = rt._tracer
         # Only when the pool is full: with room for another thread, spawn it, or a logic
         # that emits and then waits for its downstream would wait for itself.
-        if not pool._parked and pool._alive >= pool._size:
+        # And only for a job already counted: a job posted from inside logic must count
+        # as running at once, or another thread's wait_until_all_jobs_finished may pass.
+        job = task.job
+        if not pool._parked and pool._alive >= pool._size and (job is None or job._counted):
             me = _get_ident()
             if me in pool._threads:
                 nexts = pool.next_tasks
@@ -493,6 +496,11 @@ class _Worker:
                 # and whoever pops a task owns it, so it never runs twice.
                 previous = nexts.pop(me, None)
                 nexts[me] = task  # held (counted in flight) when a thread picks it up
+                # A thread may have parked since we looked. If the pool lock is free and
+                # nobody is parked, any thread that parks later sees the entry first and
+                # steals it instead; otherwise wake one to steal it.
+                if pool._parked or pool.lock.locked():
+                    pool.wake_one_for_next()
                 if tr is not None:
                     job = task.job
                     tr.record("task.queued", job.job_id if job else None, task.rid,
