@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SWEEP_COLUMNS",
+    "WORKLOADS",
     "Recommendation",
     "Simulation",
     "SweepProgress",
@@ -89,6 +90,8 @@ MIN_SPREAD = 1.5  # concurrency must vary this much (max/min) to judge the slope
 MIN_TASKS_FOR_SLOPE = 4
 GIL_PARALLELISM = 1.5  # effective parallelism below this: only ~1 thread works at a time
 IO_FACTOR = 1.25  # effective parallelism above cpu_count * this: the threads mostly wait
+LITTLE_HEADROOM = 1.2  # pool = busy threads (Little's law) x this, rounded, at least
+WAITING_CPU_SHARE = 0.15  # CPU time / thread time below this: the threads mostly wait
 
 
 def _require_pandas(what: str) -> Any:
@@ -975,6 +978,39 @@ def _rows(df: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _knee_reason(rows: list[dict[str, Any]], knee: dict[str, Any], best: dict[str, Any],
+                 tolerance: float) -> str:
+    largest = rows[-1]
+    if len(rows) == 1:
+        return (f"Only one size was measured ({knee['size']}: {knee['throughput']:.1f} "
+                "jobs/s); sweep several to find the knee.")
+    if knee is largest and largest["throughput"] > (1 + tolerance) * rows[-2]["throughput"]:
+        return (
+            f"Throughput was still rising at the largest size tried ({largest['size']}: "
+            f"{largest['throughput']:.1f} jobs/s, up from {rows[-2]['throughput']:.1f} at "
+            f"{rows[-2]['size']}); sweep larger sizes to find where it levels off."
+        )
+    if knee is best:
+        return (f"Throughput peaks at {_threads(knee['size'])} ({best['throughput']:.1f} "
+                "jobs/s); larger pools measured no better.")
+    return (
+        f"Throughput levels off at {_threads(knee['size'])}: {knee['throughput']:.1f} jobs/s, "
+        f"within {tolerance:.0%} of the best measured ({best['throughput']:.1f} jobs/s at "
+        f"{best['size']}); more threads than that buy almost nothing."
+    )
+
+
+def _classify(share: float | None, parallelism: float, cpus: int) -> str:
+    """One of WORKLOADS, from the CPU share of thread time and the useful parallelism."""
+    if share is not None and share < WAITING_CPU_SHARE:
+        return "io-bound"
+    if parallelism < GIL_PARALLELISM:
+        return "cpu-bound"
+    if share is None and parallelism > cpus * IO_FACTOR:
+        return "io-bound"
+    return "mixed"
+
+
 def recommend(
     df: pandas.DataFrame,
     latency_target_s: float | None = None,
@@ -987,17 +1023,23 @@ def recommend(
 
     The choice is the knee of throughput: the smallest size whose throughput is within
     ``tolerance`` (10%) of the best measured, since threads past it cost memory and
-    contention and buy almost nothing. If a p95 latency target is given and the knee
+    contention and buy almost nothing. For CPU-bound work, no larger than Little's law says
+    the best throughput kept busy (x 1.2 headroom): threads sharing one GIL cannot do more
+    at once, so a knee above that is noise. If a p95 latency target is given and that
     misses it, the smallest size that meets it. With an arrival rate (``arrival_rate``,
     or the sweep's own ``rate``), Little's law gives the threads the load keeps busy
     (rate x thread time per job), and the choice is at least the smallest measured size
     that kept up. The reasons also compare the result with the docs' rules of thumb:
     ``os.cpu_count()`` threads for CPU-bound work, 2-4 times that for I/O-bound work.
 
-    The kind of work is read from the measurements: Little's law at the best throughput,
-    with the thread time per job measured at the smallest size (least contended), says
-    how many threads were doing useful work at once. About one means pure-Python CPU work
-    serialised by the GIL; more than the CPUs means threads that mostly wait (I/O).
+    The kind of work is read from the measurements. The CPU time per job (``cpu_per_job_s``)
+    against the thread time per job (``work_per_job_s``) at the smallest size says whether
+    the threads compute or wait (below 15% of the time on the CPU: I/O-bound). Little's law
+    at the best throughput, with the thread time per job measured at the smallest size
+    (least contended), says how many threads did useful work at once: about one, for work
+    that computes, means pure-Python CPU work serialised by the GIL (CPU-bound); work that
+    both computes and runs in parallel is mixed. Without CPU times, more threads at work
+    than CPUs means I/O-bound.
 
     Args:
         df: the frame ``sweep`` returned (columns ``size``, ``throughput``,
@@ -1027,29 +1069,44 @@ def recommend(
     best = max(rows, key=lambda r: r["throughput"])
     x_max = best["throughput"]
     knee = next(r for r in rows if r["throughput"] >= (1 - tolerance) * x_max)
-    largest = rows[-1]
-    if len(rows) == 1:
-        reasons.append(f"Only one size was measured ({knee['size']}: "
-                       f"{knee['throughput']:.1f} jobs/s); sweep several to find the knee.")
-    elif knee is largest and len(rows) > 1 and \
-            largest["throughput"] > (1 + tolerance) * rows[-2]["throughput"]:
-        reasons.append(
-            f"Throughput was still rising at the largest size tried ({largest['size']}: "
-            f"{largest['throughput']:.1f} jobs/s, up from {rows[-2]['throughput']:.1f} at "
-            f"{rows[-2]['size']}); sweep larger sizes to find where it levels off."
-        )
-    elif knee is best:
-        reasons.append(
-            f"Throughput peaks at {_threads(knee['size'])} ({x_max:.1f} jobs/s); larger "
-            "pools measured no better."
-        )
-    else:
-        reasons.append(
-            f"Throughput levels off at {_threads(knee['size'])}: {knee['throughput']:.1f} "
-            f"jobs/s, within {tolerance:.0%} of the best measured ({x_max:.1f} jobs/s at "
-            f"{best['size']}); more threads than that buy almost nothing."
-        )
+    reasons.append(_knee_reason(rows, knee, best, tolerance))
     choice = knee
+
+    # Little's law: threads busy = throughput x thread time per job, with the thread time
+    # measured at the smallest size (the least contended).
+    first = rows[0]
+    s1 = first.get("work_per_job_s") if all(_number(r.get("work_per_job_s")) for r in rows) \
+        else None
+    busy_threads = x_max * s1 if s1 is not None else None
+    share = None  # CPU seconds per thread-second of logic, at the smallest size
+    if s1 and _number(first.get("cpu_per_job_s")):
+        share = float(first["cpu_per_job_s"]) / s1
+    parallelism = busy_threads
+    if parallelism is None:
+        parallelism = x_max / first["throughput"] * first["size"] \
+            if first["throughput"] > 0 else float(first["size"])
+    workload = _classify(share, parallelism, cpus)
+
+    if busy_threads is not None:
+        reasons.append(
+            f"Little's law: at the best throughput, {x_max:.1f} jobs/s x {s1 * 1e3:.1f} ms of "
+            f"thread time per job (measured at {_threads(first['size'])}) = "
+            f"{busy_threads:.1f} threads doing useful work at once."
+        )
+        if workload == "cpu-bound":
+            # Threads that share one GIL cannot do more work at once than Little's law
+            # says was done: a knee above that is timing noise or overhead, not capacity.
+            enough = max(1, round(busy_threads * LITTLE_HEADROOM))
+            covering = next((r for r in rows if r["size"] >= enough), rows[-1])
+            if covering["size"] < knee["size"]:
+                reasons.append(
+                    f"So {_threads(covering['size'])} cover that (with "
+                    f"{LITTLE_HEADROOM - 1:.0%} headroom); the "
+                    f"{knee['throughput'] / covering['throughput'] - 1:.0%} more throughput "
+                    f"measured at {knee['size']} cannot have come from more work running at "
+                    "once (timing noise or overhead), so the smaller pool is recommended."
+                )
+                choice = covering
 
     latency_row = None
     if latency_target_s is not None:
@@ -1058,12 +1115,13 @@ def recommend(
         if meets:
             latency_row = meets[0]
             if latency_row["size"] > choice["size"]:
-                choice = latency_row
                 reasons.append(
                     f"The p95 latency target of {latency_target_s:.3g} s is first met at "
-                    f"{_threads(latency_row['size'])} (p95 {latency_row['p95_latency_s']:.3g} s); "
-                    f"at the knee it was {knee['p95_latency_s']:.3g} s."
+                    f"{_threads(latency_row['size'])} (p95 "
+                    f"{latency_row['p95_latency_s']:.3g} s); at {choice['size']} it was "
+                    f"{choice['p95_latency_s']:.3g} s."
                 )
+                choice = latency_row
             else:
                 reasons.append(
                     f"The p95 latency target of {latency_target_s:.3g} s is met from "
@@ -1077,51 +1135,28 @@ def recommend(
                 reasons.append(
                     f"No size tried meets the p95 latency target of {latency_target_s:.3g} s; "
                     f"the lowest p95 was {lowest['p95_latency_s']:.3g} s at "
-                    f"{_threads(lowest['size'])}. Fewer jobs in flight (backpressure) or less work per job would "
-                    "help more than threads past the knee."
+                    f"{_threads(lowest['size'])}. Fewer jobs in flight (backpressure) or less "
+                    "work per job would help more than threads past the knee."
                 )
 
-    # Little's law: threads busy = throughput x thread time per job.
-    busy_threads = None
-    work = [r.get("work_per_job_s") for r in rows]
-    if all(_number(w) for w in work):
-        s1 = float(rows[0]["work_per_job_s"])
-        busy_threads = x_max * s1
-        reasons.append(
-            f"Little's law: at the best throughput, {x_max:.1f} jobs/s x {s1 * 1e3:.1f} ms of "
-            f"thread time per job (measured at {_threads(rows[0]['size'])}) = "
-            f"{busy_threads:.1f} threads doing useful work at once."
-        )
-        if arrival_rate is not None:
-            needed = arrival_rate * s1
-            keeps_up = [r for r in rows if r["throughput"] >= arrival_rate * (1 - tolerance)]
-            text = (f"Jobs arrive at {arrival_rate:g}/s, so by Little's law about "
-                    f"{needed:.1f} threads must be busy on average to keep up")
-            if keeps_up:
-                if keeps_up[0]["size"] > choice["size"]:
-                    choice = keeps_up[0]
-                text += f"; the smallest size that kept up was {keeps_up[0]['size']}."
-            else:
-                text += "; no size tried kept up, so the queue grows without bound."
-            reasons.append(text)
+    if arrival_rate is not None and s1 is not None:
+        keeps_up = [r for r in rows if r["throughput"] >= arrival_rate * (1 - tolerance)]
+        text = (f"Jobs arrive at {arrival_rate:g}/s, so by Little's law about "
+                f"{arrival_rate * s1:.1f} threads must be busy on average to keep up")
+        if keeps_up:
+            choice = max(choice, keeps_up[0], key=lambda r: r["size"])
+            text += f"; the smallest size that kept up was {keeps_up[0]['size']}."
+        else:
+            text += "; no size tried kept up, so the queue grows without bound."
+        reasons.append(text)
 
-    cpu = rows[0].get("cpu_per_job_s")
-    if _number(cpu) and _number(rows[0].get("work_per_job_s")) and rows[0]["work_per_job_s"] > 0:
-        share = float(cpu) / rows[0]["work_per_job_s"]
+    if share is not None:
         reasons.append(
-            f"Each job used {float(cpu) * 1e3:.1f} ms of CPU for "
-            f"{rows[0]['work_per_job_s'] * 1e3:.1f} ms of thread time ({share:.0%}) at "
-            f"{_threads(rows[0]['size'])}: the threads "
-            + ("mostly compute." if share >= 0.5 else "mostly wait.")
+            f"Each job used {first['cpu_per_job_s'] * 1e3:.1f} ms of CPU for "
+            f"{s1 * 1e3:.1f} ms of thread time ({share:.0%}) at {_threads(first['size'])}: "
+            f"the threads {'mostly wait' if share < WAITING_CPU_SHARE else 'do compute'}."
         )
-
-    parallelism = busy_threads
-    if parallelism is None:
-        first = rows[0]
-        parallelism = x_max / first["throughput"] * first["size"] \
-            if first["throughput"] > 0 else float(first["size"])
-    if parallelism < GIL_PARALLELISM:
-        workload = "cpu-bound"
+    if workload == "cpu-bound":
         rule = (cpus, cpus)
         reasons.append(
             f"That is about one thread's worth of work at a time whatever the pool size: the "
@@ -1130,20 +1165,19 @@ def recommend(
             "in parallel (C extensions releasing the GIL, or a process pool), which this "
             "code does not."
         )
-    elif parallelism <= cpus * IO_FACTOR:
-        workload = "mixed"
+    elif workload == "mixed":
         rule = (cpus, cpus)
         reasons.append(
-            f"The docs' rule of thumb for mixed or CPU-heavy work is to start at "
-            f"os.cpu_count() = {cpus} threads and tune; the measurements put it at "
+            f"The work both computes and waits (mixed). The docs' rule of thumb for mixed "
+            f"work is to start at os.cpu_count() = {cpus} threads and tune; measured, "
             f"{choice['size']}."
         )
     else:
-        workload = "io-bound"
         rule = (2 * cpus, 4 * cpus)
+        why = ("the threads mostly wait" if share is not None else
+               f"more threads worked at once than there are CPUs ({cpus}): they mostly wait")
         reasons.append(
-            f"More threads worked at once than there are CPUs ({cpus}), so the threads mostly "
-            f"wait (I/O-bound). The docs' rule of thumb for I/O-bound work is 2-4 x "
+            f"So {why} (I/O-bound). The docs' rule of thumb for I/O-bound work is 2-4 x "
             f"os.cpu_count() = {rule[0]}-{rule[1]} threads on this machine."
         )
     lo, hi = rule

@@ -527,6 +527,42 @@ def test_recommend_with_an_arrival_rate() -> None:
 
 
 @pytest.mark.timeout(30)
+def test_recommend_reads_the_kind_of_work_from_cpu_time() -> None:
+    def with_cpu(rows: list[tuple[Any, ...]], cpu_s: list[float], **attrs: Any) -> Any:
+        df = frame(rows, **attrs)
+        df["cpu_per_job_s"] = cpu_s
+        return df
+
+    # Paced I/O at 60/s x 50 ms: only 3 threads busy, fewer than 2 x 2 CPUs, yet waiting.
+    paced = [(1, 20.0, 2.0, 0.05), (2, 39.0, 1.0, 0.05), (4, 60.0, 0.1, 0.05),
+             (8, 60.0, 0.06, 0.05)]  # fmt: skip
+    rec = recommend(with_cpu(paced, [0.001] * 4, rate=60.0), cpu_count=2)
+    assert rec.workload == "io-bound" and rec.rule_of_thumb == (4, 8)
+    assert any("1.0 ms of CPU for 50.0 ms of thread time (2%)" in r and "mostly wait" in r
+               for r in rec.reasons)
+    # Computing threads that still got 4 jobs' worth done at once: mixed.
+    rec = recommend(with_cpu(IO_FRAME, [0.02] * 4), cpu_count=2)
+    assert rec.workload == "mixed" and rec.rule_of_thumb == (2, 2)
+    assert any("do compute" in r for r in rec.reasons)
+    # One thread's worth at a time, computing: the GIL.
+    rec = recommend(with_cpu(CPU_FRAME, [0.009] * 4), cpu_count=2)
+    assert rec.workload == "cpu-bound"
+
+
+@pytest.mark.timeout(30)
+def test_recommend_does_not_follow_noise_past_what_littles_law_allows() -> None:
+    # CPU-bound work measured on a busy machine: 4 threads looked 16% faster, yet only
+    # 100/s x 11.5 ms = 1.15 threads' worth of work ran at once.
+    noisy = [(1, 86.0, 0.25, 0.0115), (2, 72.0, 0.30, 0.026), (4, 100.0, 0.15, 0.028)]
+    rec = recommend(frame(noisy), cpu_count=2)
+    assert (rec.knee_size, rec.size, rec.workload) == (4, 1, "cpu-bound")
+    assert any("So 1 thread cover that" in r and "16% more throughput measured at 4" in r
+               for r in rec.reasons), rec.reasons
+    # A latency target still wins over the cap.
+    assert recommend(frame(noisy), latency_target_s=0.2, cpu_count=2).size == 4
+
+
+@pytest.mark.timeout(30)
 def test_recommend_says_when_throughput_is_still_rising() -> None:
     rows = [(1, 20.0, 1.0, 0.05), (2, 40.0, 0.5, 0.05), (4, 80.0, 0.25, 0.05)]
     rec = recommend(frame(rows), cpu_count=2)
