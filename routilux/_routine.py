@@ -111,6 +111,7 @@ class Routine:
         d["_flow_routine_id"] = None
         d["_setup_done"] = False
         d["_version"] = 0  # bumped when logic, policy or slots change (runtime caches plans)
+        d["_executor"] = None  # None: the runtime's executor (see set_executor)
 
     @property
     def _flow(self) -> Flow | None:
@@ -262,6 +263,30 @@ class Routine:
         self.__dict__["_activation_policy"] = policy
         self.__dict__["_version"] += 1
         return self
+
+    def set_executor(self, executor: Any) -> Routine:
+        """Choose where this routine's logic runs; returns ``self``.
+
+        Args:
+            executor: ``"threads"`` (the runtime's pool; ``async def`` logic goes to the
+                runtime's event loop), ``"asyncio"``, ``"processes"`` (a process pool
+                the runtime owns, sized to the CPU count; data must be picklable), an
+                ``routilux.executors.Executor`` such as ``DaskExecutor(client)`` (yours to
+                shut down), a ``ProcessPoolExecutor``, or ``None`` for the runtime's
+                default (``Runtime(executor=...)``, else "threads").
+
+        Raises:
+            ValueError / TypeError: anything else (the message lists the choices).
+        """
+        from .executors._base import check_executor_choice
+
+        self.__dict__["_executor"] = check_executor_choice(executor)
+        self.__dict__["_version"] += 1
+        return self
+
+    def get_executor(self) -> Any:
+        """What ``set_executor`` set (``None``: the runtime's default)."""
+        return self.__dict__.get("_executor")
 
     def get_activation_policy_info(self) -> dict[str, Any]:
         policy = self._activation_policy

@@ -252,16 +252,22 @@ class Tracer:
         detail: Any = None,
         worker_id: str | None = None,
         thread_name: str | None = None,
+        ts_ns: int | None = None,
     ) -> None:
         """Like ``record``, on behalf of another thread (e.g. a stack sample of a busy one).
 
         Args:
-            thread: The ident of the thread the event is about.
+            thread: The ident of the thread the event is about (for a thread of another
+                process, any number unique to it; readers key lanes by number and name).
             thread_name: Its name; looked up among threads that recorded before if omitted.
+            ts_ns: When it happened (``time.monotonic_ns()`` of this process); default now.
+                Events that happened elsewhere (a Dask worker) arrive late and keep their
+                own time, so ``ts_ns`` may step back along ``seq`` by up to a task's run.
         """
         if thread_name is None:
             thread_name = self._thread_names.get(thread) or f"thread-{thread}"
-        ts_ns = _monotonic_ns()
+        if ts_ns is None:
+            ts_ns = _monotonic_ns()
         with self._lock:
             seq = self._seq + 1
             self._seq = seq

@@ -1,0 +1,60 @@
+"""Where a routine's logic runs: executors behind one small interface.
+
+``routine.set_executor(...)`` (or ``Runtime(executor=...)`` for every routine) picks one:
+
+- ``"threads"`` (default) - the runtime's own pool thread; ``async def`` logic goes to the
+  runtime's event loop instead, so awaiting I/O holds no pool thread.
+- ``"asyncio"`` - ``AsyncioExecutor``: coroutine logic on one event-loop thread per runtime.
+- ``"processes"`` - ``ProcessExecutor``: a process pool sized to the CPU count, for
+  CPU-bound logic (data must be picklable).
+- ``DaskExecutor(client)`` - logic as tasks on a Dask ``distributed`` cluster.
+
+The interface (``Executor.submit(spec, on_done)``) and what remote logic can and cannot
+touch are described in docs/executors.md. ``DaskExecutor`` imports ``distributed`` only
+when one is made; the other executors load on first use (module ``__getattr__``, as
+``concurrent.futures`` does), so ``import routilux`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import Executor, RemoteTiming, TaskOutcome, TaskSpec, WorkerDiedError
+
+__all__ = [
+    "AsyncioExecutor",
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "RemoteLogicError",
+    "RemoteTiming",
+    "TaskOutcome",
+    "TaskSpec",
+    "ThreadExecutor",
+    "WorkerDiedError",
+    "run_remote",
+]
+
+_LAZY = {
+    "AsyncioExecutor": ".asyncio",
+    "DaskExecutor": ".dask",
+    "ProcessExecutor": ".processes",
+    "ThreadExecutor": ".threads",
+    "RemoteLogicError": "._remote",
+    "run_remote": "._remote",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
