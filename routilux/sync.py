@@ -223,6 +223,9 @@ class _TracedPrimitive:
                         detail={"cycle": found.cycle, "message": found.message},
                     )
                     if found.claimed:
+                        # Close this thread's wait, as a timeout would: it gives up here.
+                        _record(tracer, "lock.timeout", self.name, where,
+                                value=monotonic() - started, detail={"reason": "deadlock"})
                         raise DeadlockError(found.message, found.cycle)
         finally:
             if in_graph:
