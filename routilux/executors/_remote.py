@@ -43,11 +43,11 @@ __all__ = ["RemoteLogicError", "encode_activation", "outcome_from_bytes", "run_r
 _PROTOCOL = 5
 _FORMAT = 1  # bump when the spec or reply layout changes
 
-# Routine attributes that stay with the live routine (queues, locks, wiring, behaviour).
-_ROUTINE_LOCAL = frozenset({
-    "_slots", "_events", "_config", "_config_lock", "_logic", "_activation_policy",
-    "_error_handler", "_flow_ref", "_executor",
-})
+# Of the attributes ``Routine.__init__`` sets, these travel; the rest (queues, locks,
+# wiring, behaviour, and whatever the base class gains later) stay with the live routine.
+# Attributes a subclass adds travel too: they are the user's.
+_ROUTINE_SHIPPED = frozenset({"_id", "_flow_routine_id", "_version", "_setup_done"})
+_ROUTINE_LOCAL = frozenset(Routine().__dict__) - _ROUTINE_SHIPPED
 
 try:  # cloudpickle pickles lambdas and functions/classes of __main__ (notebooks) by value
     import cloudpickle as _cloudpickle

@@ -111,14 +111,18 @@ class DaskExecutor(Executor):
         future.add_done_callback(done)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Cancel this executor's unfinished tasks (their jobs fail); close an owned client."""
+        """Stop taking work; with ``wait``, let submitted tasks finish, else cancel them
+        (their jobs fail). Closes the client only if this executor opened it."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             futures = list(self._futures)
-        if futures and not wait:
-            self.client.cancel(futures)
+        if futures:
+            if wait:
+                _import_distributed().wait(futures)
+            else:
+                self.client.cancel(futures)
         if self._owns_client:
             self.client.close()
 

@@ -212,3 +212,24 @@ def test_a_routine_can_opt_back_into_threads(client) -> None:
         names = {e.routine: e.thread_name for e in rt.tracer.read() if e.kind == "task.started"}
     assert got.wait_for(1) == [os.getpid()]
     assert names["local"].startswith("RoutiluxWorker") and names["remote"].startswith("Dask ")
+
+
+def sleep_a_second(slot_data, policy_message, worker_state):
+    time.sleep(1.0)
+
+
+@pytest.mark.timeout(60)
+def test_cancelled_tasks_fail_their_jobs_and_the_client_stays_open(client) -> None:
+    ex = DaskExecutor(client)
+    flow = new_flow("dask-cancel")
+    flow.add_routine(make_routine(sleep_a_second, events=()).set_executor(ex), "s")
+    with running(thread_pool_size=1) as rt:
+        _, job = rt.post(flow.flow_id, "s", "in", {})
+        ex.shutdown(wait=False)
+        assert job.wait(JOIN_TIMEOUT), "a cancelled Dask task must not leave its job hanging"
+        assert job.status == "failed"
+        assert job.error.startswith("CancelledError: routine 's': its Dask task was cancelled")
+        _, later = rt.post(flow.flow_id, "s", "in", {})
+        finish_all(rt)
+        assert later.status == "failed" and "after shutdown" in later.error
+    assert client.submit(abs, -3, pure=False).result(timeout=JOIN_TIMEOUT) == 3
