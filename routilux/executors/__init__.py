@@ -32,6 +32,7 @@ __all__ = [
     "TaskSpec",
     "ThreadExecutor",
     "WorkerDiedError",
+    "outcome_from_bytes",
     "run_remote",
 ]
 
@@ -42,6 +43,7 @@ _LAZY = {
     "ThreadExecutor": ".threads",
     "RemoteLogicError": "._remote",
     "run_remote": "._remote",
+    "outcome_from_bytes": "._remote",
 }
 
 

@@ -13,7 +13,7 @@ Design:
   ``get_current_job()`` and ``emit`` work as in sync logic, and call ``spec.started()``
   on the thread that runs it. Out-of-process executors ship ``spec.to_bytes()`` to
   ``routilux.executors.run_remote`` and turn its reply into an outcome with
-  ``outcome_from_bytes``: emits and job data written there travel back in the outcome,
+  ``routilux.executors.outcome_from_bytes``: emits and job data written there travel back in the outcome,
   and so do the start/end times, which the runtime records on a lane named after
   ``TaskOutcome.lane``.
 """

@@ -268,3 +268,20 @@ def test_routilux_runs_without_dask_and_says_how_to_get_it() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=100, check=True)
     assert "pip install routilux[dask]" in out.stdout, out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_executors_public_names_resolve_and_load_lazily() -> None:
+    code = (
+        "import sys\n"
+        "import routilux.executors as ex\n"
+        "lazy = [m for m in ('distributed', 'dask', 'multiprocessing',\n"
+        "                    'routilux.executors.processes', 'routilux.executors.dask')\n"
+        "        if m in sys.modules]\n"
+        "for name in ex.__all__:\n"
+        "    assert not name.startswith('_') and getattr(ex, name) is not None, name\n"
+        "print(','.join(lazy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=100, check=True)
+    assert out.stdout.strip() == "", f"import routilux.executors loaded: {out.stdout.strip()}"
