@@ -48,7 +48,7 @@ function apply(s, m) {
     s.samples.push(x);
     if (s.tFirst === null || x[0] < s.tFirst) s.tFirst = x[0];
   }
-  s.open = m.open || [];
+  if (m.open) s.open = m.open; // a status-only note leaves the open bars as they were
   for (const o of s.open) if (s.tFirst === null || o[1] < s.tFirst) s.tFirst = o[1];
   if (m.counters) s.counters = m.counters;
   if (m.dropped !== undefined) s.dropped = m.dropped;
