@@ -43,6 +43,7 @@ Only ``sweep`` and ``utilisation_curve`` need pandas (and numpy), imported when 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import os
 import statistics as _stats
@@ -164,6 +165,7 @@ class _Recording:
     unfinished: int
     sizes: list[tuple[int, int]]  # (ts_ns, pool size) steps, from pool.resize / queue.depth
     initial_size: int | None
+    busy: _Busy  # tasks running over time
 
 
 def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
@@ -235,12 +237,12 @@ def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
         if task.parent is not None:
             tasks[task.parent].children.append(index)
     for task in tasks:
-        task.children.sort(key=lambda i: tasks[i].queued_seq or tasks[i].start_ns)
+        task.children.sort(key=lambda i: tasks[i].queued_seq)
     firsts = [t.release_ns for t in tasks] + list(posted.values())
     ends = [t.end_ns for t in tasks if t.end_ns is not None]
     return _Recording(
         tasks, posted, min(firsts) if firsts else None, max(ends) if ends else None,
-        unfinished, sizes, initial,
+        unfinished, sizes, initial, _Busy((t.start_ns, t.end_ns or t.start_ns) for t in tasks),
     )
 
 
@@ -284,8 +286,7 @@ class _Busy:
         return self.integral[k] + self.levels[k] * (t - self.times[k]) / 1e9
 
     def mean_between(self, start: int, end: int) -> float:
-        if end <= start:
-            return float(self.levels[bisect_right(self.times, start) - 1]) if self.times else 0.0
+        """Mean number of tasks running over ``[start, end)`` (``end > start``)."""
         return (self.area(end) - self.area(start)) / ((end - start) / 1e9)
 
     def peak(self) -> int:
@@ -376,7 +377,7 @@ def simulate(trace: Any, pool_size: int, *, cpu_bound: bool | None = None) -> Si
             "with Runtime(trace=True) that executes some jobs"
         )
     origin = rec.first_ns if rec.first_ns is not None else 0
-    start, end, depth = _replay(tasks, pool_size, origin)
+    end, waits, depth = _replay(tasks, pool_size, origin)
     latencies = []
     by_job: dict[str, float] = {}
     for task, t_end in zip(tasks, end, strict=True):
@@ -388,7 +389,6 @@ def simulate(trace: Any, pool_size: int, *, cpu_bound: bool | None = None) -> Si
             latencies.append(t_end - (posted - origin) / 1e9)
     latencies.sort()
     makespan = max(end)
-    waits = [s - r for s, r in zip(start, _releases(tasks, start, origin), strict=True)]
     busy = sum(t.run_s or 0.0 for t in tasks)
     recorded_size = rec.initial_size
     notes = _simulation_warnings(rec, dropped, pool_size, cpu_bound)
@@ -409,48 +409,38 @@ def simulate(trace: Any, pool_size: int, *, cpu_bound: bool | None = None) -> Si
     )
 
 
-def _releases(tasks: list[_Task], start: list[float], origin: int) -> list[float]:
-    """When each task entered the replay's run queue (parent's end, or its recorded time)."""
-    out = []
-    for task in tasks:
-        if task.parent is None:
-            out.append((task.release_ns - origin) / 1e9)
-        else:
-            out.append(start[task.parent] + (tasks[task.parent].run_s or 0.0))
-    return out
-
-
 def _replay(
     tasks: list[_Task], servers: int, origin: int,
 ) -> tuple[list[float], list[float], list[tuple[float, int]]]:
-    """Start and end time of every task with ``servers`` threads, and the queue depth."""
+    """End time and queue wait of every task with ``servers`` threads, and the queue depth."""
     finish, arrive = 0, 1  # at one instant, finishes come first: they free a thread
     heap: list[tuple[float, int, int, int]] = []
-    order = 0
+    order = itertools.count()
     for index, task in enumerate(tasks):
         if task.parent is None:
             t = max(0.0, (task.release_ns - origin) / 1e9)
-            heap.append((t, arrive, order, index))
-            order += 1
+            heap.append((t, arrive, next(order), index))
     heapq.heapify(heap)
-    start = [0.0] * len(tasks)
+    released = [0.0] * len(tasks)
+    waits = [0.0] * len(tasks)
     end = [0.0] * len(tasks)
     free = servers
     queue: deque[int] = deque()
     depth: list[tuple[float, int]] = []
+
     def run(index: int, now: float) -> None:
-        nonlocal order
-        start[index] = now
+        waits[index] = now - released[index]
         end[index] = now + (tasks[index].run_s or 0.0)
-        heapq.heappush(heap, (end[index], finish, order, index))
-        order += 1
+        heapq.heappush(heap, (end[index], finish, next(order), index))
 
     while heap:
         now = heap[0][0]
         while heap and heap[0][0] <= now:
-            _, kind, _, index = heapq.heappop(heap)
+            t, kind, _, index = heapq.heappop(heap)
             if kind == finish:
                 children = tasks[index].children
+                for child in children:
+                    released[child] = t
                 if children and not free:
                     # No thread idle when the logic emitted: the last activation it
                     # triggered runs next on the same thread, earlier ones queue.
@@ -460,13 +450,14 @@ def _replay(
                     free += 1
                     queue.extend(children)
             else:
+                released[index] = t
                 queue.append(index)
         while free and queue:
             free -= 1
             run(queue.popleft(), now)
         if not depth or len(queue) != depth[-1][1]:
             depth.append((now, len(queue)))
-    return start, end, depth
+    return end, waits, depth
 
 
 def _simulation_warnings(
@@ -497,7 +488,7 @@ def _simulation_warnings(
             f"{direction}"
         )
     elif cpu_bound is None:
-        slope = _scaling_slope(rec.tasks)
+        slope = _scaling_slope(rec.tasks, rec.busy)
         if slope is not None and slope >= SCALING_SLOPE:
             out.append(
                 f"task run times grow with the number of tasks running at once (run time ~ "
@@ -505,9 +496,7 @@ def _simulation_warnings(
                 "(threads sharing the GIL, or too few cores), which the replay cannot "
                 f"model; {direction}"
             )
-        elif pool_size > 1 and _Busy(
-            (t.start_ns, t.end_ns or t.start_ns) for t in rec.tasks
-        ).peak() <= 1:
+        elif pool_size > 1 and rec.busy.peak() <= 1:
             out.append(
                 "the recording ran one task at a time, so it cannot show whether tasks slow "
                 "each other down; if the logic is CPU-bound Python code, more threads will "
@@ -516,13 +505,12 @@ def _simulation_warnings(
     return out
 
 
-def _scaling_slope(tasks: list[_Task]) -> float | None:
+def _scaling_slope(tasks: list[_Task], busy: _Busy) -> float | None:
     """Slope of log(run time / routine median) against log(mean concurrency), or None.
 
     Each task's concurrency is the time-averaged number of tasks running during it
     (itself included). None when too few tasks or the concurrency hardly varied.
     """
-    busy = _Busy((t.start_ns, t.end_ns or t.start_ns) for t in tasks)
     medians: dict[Any, float] = {}
     by_routine: dict[Any, list[float]] = defaultdict(list)
     for t in tasks:
@@ -600,8 +588,7 @@ def utilisation_curve(
     elif rec.initial_size is not None:
         steps = [(t0, rec.initial_size), *rec.sizes]
     else:
-        peak = _Busy((t.start_ns, t.end_ns or t.start_ns) for t in rec.tasks).peak()
-        steps = [(t0, max(1, peak))]
+        steps = [(t0, max(1, rec.busy.peak()))]
     size = 0
     for ts, new in steps:
         deltas[min(max((ts - t0) / 1e9, 0.0), span)][1] += new - size
@@ -779,9 +766,14 @@ def sweep(
     else:
         raise TypeError(f"make_data must be a callable(i) -> dict, a dict or None, "
                         f"got {type(make_data).__name__}")
-    report = _stderr_progress if progress is None else (progress or None)
-    if report is True:
-        report = _stderr_progress
+    if progress is None or progress is True:
+        report: Callable[[SweepProgress], Any] | None = _stderr_progress
+    elif progress is False:
+        report = None
+    elif callable(progress):
+        report = progress
+    else:
+        raise TypeError(f"progress must be a callable, None, True or False, got {progress!r}")
     rows: list[dict[str, Any]] = []
     cancelled = False
     for index, size in enumerate(sizes):
