@@ -13,9 +13,9 @@ Design:
   ``get_current_job()`` and ``emit`` work as in sync logic, and call ``spec.started()``
   on the thread that runs it. Out-of-process executors ship ``spec.to_bytes()`` to
   ``routilux.executors.run_remote`` and turn its reply into an outcome with
-  ``routilux.executors.outcome_from_bytes``: emits and job data written there travel back in the outcome,
-  and so do the start/end times, which the runtime records on a lane named after
-  ``TaskOutcome.lane``.
+  ``routilux.executors.outcome_from_bytes``: emits and job data written there travel back
+  in the outcome, and so do the start/end times (``RemoteTiming``), which the runtime
+  records on a trace lane of their own (``RemoteTiming.lane``).
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ except ImportError:  # pragma: no cover
 @pytest.mark.parametrize(
     ("choice", "error", "match"),
     [
-        ("thread", ValueError, "unknown executor 'thread'; choose one of threads, asyncio, processes"),
+        ("thread", ValueError,
+         "unknown executor 'thread'; choose one of threads, asyncio, processes"),
         ("dask", ValueError, "unknown executor 'dask'"),
         (4, TypeError, "executor must be one of 'threads', 'asyncio', 'processes'"),
         (ThreadPoolExecutor, TypeError, "executor must be one of"),

@@ -191,7 +191,8 @@ def test_worker_killed_every_time_fails_the_job_clearly(client, tmp_path: Path) 
             _, job = rt.post(flow.flow_id, "k", "in", {"marker": str(marker)})
             assert job.wait(JOIN_TIMEOUT), "a job whose workers keep dying must not hang"
         assert job.status == "failed"
-        assert job.error.startswith("WorkerDiedError: routine 'k': the Dask worker(s) running it died")
+        assert job.error.startswith(
+            "WorkerDiedError: routine 'k': the Dask worker(s) running it died")
         assert "KilledWorker" in job.error
         assert len(marker.read_text().splitlines()) == 2  # allowed-failures=1: two deaths
     finally:
