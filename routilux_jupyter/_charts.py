@@ -55,10 +55,37 @@ def _counters_line(view: ModelView) -> str:
     )
 
 
+def ensure_figure_display() -> None:
+    """Let a returned ``Figure`` display as a PNG in IPython, even without ``%matplotlib``.
+
+    We build figures with ``matplotlib.figure.Figure`` (no pyplot state), and IPython
+    registers its figure formatter only once pyplot or ``%matplotlib inline`` ran; without
+    this a bare ``dashboard.snapshot()`` cell showed ``<Figure size ...>`` as text.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters.get("image/png")
+    if png is None:
+        return
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, lambda fig: figure_png(fig, dpi=90))
+
+
 def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
     """Timeline (one lane per thread), queue depth and busy threads, and the lock table."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
+
+    ensure_figure_display()
 
     order = sorted(
         range(len(view.lanes)), key=lambda i: (view.lanes[i][1] == BARRIER_LANE, i)

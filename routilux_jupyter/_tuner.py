@@ -342,6 +342,10 @@ def tuning_figure(
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullLocator
 
+    from ._charts import ensure_figure_display
+
+    ensure_figure_display()
+
     sizes = [int(s) for s in frame["size"]]
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     ax_x, ax_l = fig.subplots(1, 2)
