@@ -17,5 +17,5 @@ def test_a_returned_figure_has_a_png_formatter() -> None:
 
     shell = get_ipython()
     ensure_figure_display()
-    data, _ = shell.display_formatter.format(Figure(figsize=(2, 1)))
-    assert data["image/png"].startswith(b"\x89PNG")
+    png = shell.display_formatter.formatters["image/png"](Figure(figsize=(2, 1)))
+    assert png.startswith(b"\x89PNG")
