@@ -517,17 +517,7 @@ class _Worker:
         pool = rt._pool
         job = task.job
         with rt._lock:
-            # hold_locked, inlined: this block runs once per activation.
-            self.inflight += 1
-            rt._inflight += 1
-            if job is not None:
-                job._pending += 1
-                if not job._counted:
-                    job._counted = True
-                    rt._job_counts["running"] += 1
-                    rt._posted += 1
-            if self.inflight == 1 and self.state.status == ExecutionStatus.IDLE:
-                self.state.status = ExecutionStatus.RUNNING
+            self.hold_locked(job)
             waker = pool.submit_locked(task)
             depth = len(pool.tasks) + len(pool.next_tasks)
         if waker is not None:

@@ -256,7 +256,23 @@ def _ident_of(owner: int | _TracedOwner | None) -> int | None:
     return owner.ident  # type: ignore[union-attr]
 
 
-class TracedLock(_TracedPrimitive):
+class _SingleOwner(_TracedPrimitive):
+    """A primitive over one inner lock held by at most one thread (Lock and RLock)."""
+
+    __slots__ = ()
+
+    _owner: Any
+    _lock: Any
+
+    def _owner_idents(self) -> tuple[int, ...]:
+        owner = _ident_of(self._owner)
+        return () if owner is None else (owner,)
+
+    def _try_acquire(self, timeout: float) -> bool:
+        return self._lock.acquire(True, timeout)
+
+
+class TracedLock(_SingleOwner):
     """A named ``threading.Lock`` that traces contended waits and finds deadlocks.
 
     Not reentrant: a thread that acquires it twice deadlocks with itself, which is
@@ -305,13 +321,6 @@ class TracedLock(_TracedPrimitive):
         self._owner = _TracedOwner(_get_ident(), hold)
         return True
 
-    def _owner_idents(self) -> tuple[int, ...]:
-        owner = _ident_of(self._owner)
-        return () if owner is None else (owner,)
-
-    def _try_acquire(self, timeout: float) -> bool:
-        return self._lock.acquire(True, timeout)
-
     def release(self) -> None:
         """Release the lock.
 
@@ -348,7 +357,7 @@ class TracedLock(_TracedPrimitive):
         return f"<TracedLock {self.name!r} {state}>"
 
 
-class TracedRLock(_TracedPrimitive):
+class TracedRLock(_SingleOwner):
     """A named ``threading.RLock`` that traces contended waits and finds deadlocks.
 
     The holder may acquire it again; it is free once released as many times. Works with
@@ -404,13 +413,6 @@ class TracedRLock(_TracedPrimitive):
         self._owner = _TracedOwner(me, hold)
         self._count = 1
         return True
-
-    def _owner_idents(self) -> tuple[int, ...]:
-        owner = _ident_of(self._owner)
-        return () if owner is None else (owner,)
-
-    def _try_acquire(self, timeout: float) -> bool:
-        return self._lock.acquire(True, timeout)
 
     def release(self) -> None:
         """Release once; the lock is free when every acquire has been released.
