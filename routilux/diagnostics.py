@@ -293,12 +293,16 @@ class _Span(NamedTuple):
 
 
 def _tasks(events: Sequence[TraceEvent], now_ns: int) -> list[_Span]:
-    """Pair ``task.started``/``task.finished`` per thread; unfinished tasks end at now_ns."""
-    open_: dict[tuple[int, str], TraceEvent] = {}
+    """Pair ``task.started``/``task.finished`` per thread and activation (job, routine).
+
+    Keyed by activation too, not the thread alone: coroutine logic interleaves many tasks
+    on the one event-loop lane. Unfinished tasks end at now_ns.
+    """
+    open_: dict[tuple[int, str, str | None, str | None], TraceEvent] = {}
     spans: list[_Span] = []
     for e in events:
         if e.kind == "task.started":
-            key = (e.thread, e.thread_name)
+            key = (e.thread, e.thread_name, e.job_id, e.routine)
             prev = open_.pop(key, None)
             if prev is not None:  # its finish was lost: close it where the next one starts
                 spans.append(_Span(prev.thread, prev.thread_name, prev.routine, prev.job_id,
@@ -306,7 +310,7 @@ def _tasks(events: Sequence[TraceEvent], now_ns: int) -> list[_Span]:
                                    (prev,)))
             open_[key] = e
         elif e.kind == "task.finished":
-            key = (e.thread, e.thread_name)
+            key = (e.thread, e.thread_name, e.job_id, e.routine)
             start = open_.pop(key, None)
             dur = float(e.value) if isinstance(e.value, (int, float)) else None
             if start is not None and start.routine == e.routine:
