@@ -24,6 +24,7 @@ from packaging.requirements import Requirement
 ROOTS = (
     "jupyterlab", "ipykernel", "ipython", "ipywidgets", "anywidget", "matplotlib",
     "pandas", "nest-asyncio2", "nbclient", "nbconvert", "nbformat",
+    "distributed",  # notebooks/07_scale_out runs its Dask part on a local cluster
 )
 SKIP = {"pip", "setuptools", "wheel"}
 OUT = Path(__file__).resolve().parents[1] / "binder" / "requirements.txt"
@@ -67,7 +68,7 @@ def closure(roots: tuple[str, ...]) -> dict[str, str]:
 
 def main() -> None:
     pins = closure(ROOTS)
-    lines = [HEADER, ".[jupyter]  # routilux and routilux_jupyter from this repository"]
+    lines = [HEADER, ".[jupyter,dask]  # routilux and routilux_jupyter from this repository"]
     lines += [f"{name}=={version}" for name, version in sorted(pins.items())]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {len(pins)} pins to {OUT}")

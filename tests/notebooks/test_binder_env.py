@@ -66,7 +66,7 @@ def _pins() -> dict[str, str]:
 def test_binder_files_pin_what_the_notebooks_need() -> None:
     pins = _pins()
     lines = [ln.split(" #")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
-    assert ".[jupyter]" in lines, "binder/requirements.txt must install this repository"
+    assert ".[jupyter,dask]" in lines, "binder/requirements.txt must install this repository"
     for name in ("jupyterlab", "ipykernel", "ipywidgets", "anywidget", "matplotlib", "pandas",
                  "nest-asyncio2", "nbclient"):
         assert name in pins, f"binder/requirements.txt does not pin {name}"
