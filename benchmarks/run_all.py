@@ -363,6 +363,37 @@ def results_tables(plan: Plan, results, rows) -> str:
     return "\n\n".join(parts)
 
 
+def summary_table(plan: Plan, results, rows) -> str:
+    """One row per (workload, pool): median jobs/s of every variant, routilux's ratios."""
+    present = [v for v in VARIANTS if any(k[2] == v for k in rows)]
+    short = {"routilux": "routilux", "routilux-trace": "+trace", "routilux-dash": "+dashboard",
+             "tpe-chain": "TPE chain", "floor": "floor", "upstream": "upstream",
+             "dask": "dask"}
+    table_rows = []
+    for workload, pool in plan.cells():
+        cells = []
+        for variant in present:
+            row = rows.get((workload, pool, variant))
+            if row is None:
+                cells.append("-")
+            elif row["ok"] == 0:
+                done = median(r.get("done", math.nan)
+                              for r in results[(workload, pool, variant)])
+                cells.append(f"FAILED ({fmt(done)}/{fmt(row['jobs'])})"
+                             if math.isfinite(done) else "FAILED")
+            else:
+                cells.append(fmt(row["rate"]) + ("*" if row["ok"] < row["runs"] else ""))
+        x_tpe = paired_ratio(results, workload, pool, "routilux", "tpe-chain")
+        x_up = paired_ratio(results, workload, pool, "routilux", "upstream")
+        table_rows.append([workload, pool, *cells,
+                           f"{x_tpe:.2f}" if math.isfinite(x_tpe) else "-",
+                           f"{x_up:.2f}" if math.isfinite(x_up) else "-"])
+    return markdown_table(
+        ["workload", "pool", *(short[v] for v in present), "routilux / TPE",
+         "routilux / upstream"],
+        table_rows, align="lr" + "r" * (len(present) + 2))
+
+
 def render(plan: Plan, results, extras, upstream: Upstream, meta: dict[str, Any]) -> str:
     rows = summarize(results)
     machine = meta["machine"]
@@ -397,12 +428,36 @@ def render(plan: Plan, results, extras, upstream: Upstream, meta: dict[str, Any]
         markdown_table(["target", "measured", "verdict"], targets(plan, results, rows, extras),
                        align="lll"),
         "",
+        "## Summary: jobs/s (median)",
+        "",
+        ("FAILED (n/N): no run completed all its N jobs, n = median completed; `*`: some "
+         "runs did not (see the notes below). routilux = tracing off."),
+        "",
+        summary_table(plan, results, rows),
+        "",
         "## Throughput, latency, memory",
         "",
         results_tables(plan, results, rows),
         "",
     ]
     return "\n".join(lines)
+
+
+def rerender(source: Path, out: Path) -> int:
+    """Write the report again from a run's saved .json (after a change to the layout)."""
+    raw = json.loads(source.read_text(encoding="utf-8"))
+    plan = PLANS[raw["plan"]]
+    plan.repeats = raw.get("repeats", plan.repeats)
+    results: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    for run in raw["runs"]:
+        key = (run["workload"], run["pool"], run["variant"])
+        results[key].append({k: v for k, v in run.items()
+                             if k not in ("workload", "pool", "variant")})
+    upstream = Upstream(None, None, raw.get("upstream", "see the .json"))
+    report = render(plan, results, raw["extras"], upstream, raw["meta"])
+    out.write_text(report, encoding="utf-8")
+    print(report)
+    return 0
 
 
 def _git_commit() -> str:
@@ -430,11 +485,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip upstream Routilux (no venv is created)")
     parser.add_argument("--no-dask", action="store_true", help="skip Dask")
     parser.add_argument("--only", help="comma-separated variants to run (default: all)")
+    parser.add_argument("--from-json", type=Path,
+                        help="re-render the report from a saved .json (runs nothing)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"Markdown report (default {DEFAULT_OUT.relative_to(ROOT)}); "
                              "raw numbers go next to it as .json")
     args = parser.parse_args(argv)
 
+    if args.from_json:
+        return rerender(args.from_json, args.out)
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.repeats:
         plan.repeats = args.repeats
@@ -478,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     report = render(plan, results, extras, upstream, meta)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
-    raw = {"plan": plan.name, "meta": meta, "extras": extras,
+    raw = {"plan": plan.name, "meta": meta, "extras": extras, "upstream": upstream.note,
+           "repeats": plan.repeats,
            "runs": [{"workload": w, "pool": p, "variant": v, **r}
                     for (w, p, v), runs in results.items() for r in runs]}
     args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
