@@ -96,11 +96,17 @@ class WorkerPool:
         if waker is not None:
             waker.release()
 
-    def submit_locked(self, task: Any) -> Any:
-        """Queue ``task`` (lock held); returns a park lock the caller releases after unlocking."""
+    def submit_locked(self, task: Any, front: bool = False) -> Any:
+        """Queue ``task`` (lock held); returns a park lock the caller releases after unlocking.
+
+        ``front`` puts it ahead of everything queued (a running job's next step).
+        """
         if self._closed:
             raise RuntimeError("cannot submit to a pool after shutdown")
-        self.tasks.append(task)
+        if front:
+            self.tasks.appendleft(task)
+        else:
+            self.tasks.append(task)
         if self._parked:
             # One wake in flight at a time: the woken thread wakes the next one if work
             # is still queued when it arrives, so a burst of short tasks does not wake

@@ -508,17 +508,19 @@ class _Worker:
                               self.state.worker_id)
                 if previous is None:
                     return
-                previous.worker._enqueue(previous, traced=False)
+                # To the front: it is a running job's next step (a sibling of the task just
+                # kept), and behind newer posts a barrier joining the siblings would pile up.
+                previous.worker._enqueue(previous, traced=False, front=True)
                 return
         self._enqueue(task, traced=tr is not None)
 
-    def _enqueue(self, task: _Task, traced: bool) -> None:
+    def _enqueue(self, task: _Task, traced: bool, front: bool = False) -> None:
         rt = self.runtime
         pool = rt._pool
         job = task.job
         with rt._lock:
             self.hold_locked(job)
-            waker = pool.submit_locked(task)
+            waker = pool.submit_locked(task, front)
             depth = len(pool.tasks) + len(pool.next_tasks)
         if waker is not None:
             waker.release()
