@@ -101,7 +101,10 @@ class DaskExecutor(Executor):
         future = self.client.submit(run_remote, payload, pure=False, key=key,
                                     **self._submit_kwargs)
         with self._lock:
+            closed = self._closed  # a shutdown(wait=False) raced this submit: cancel it too
             self._futures.add(future)
+        if closed:
+            self.client.cancel([future])
 
         def done(f: Any) -> None:
             with self._lock:
@@ -126,8 +129,14 @@ class DaskExecutor(Executor):
         if self._owns_client:
             self.client.close()
 
+    @property
+    def pending(self) -> int:
+        """Tasks submitted to the cluster whose results have not come back yet."""
+        with self._lock:
+            return len(self._futures)
+
     def __repr__(self) -> str:
-        return f"<DaskExecutor {self.client!r} pending={len(self._futures)}>"
+        return f"<DaskExecutor {self.client!r} pending={self.pending}>"
 
 
 def _outcome_of(future: Any, spec: TaskSpec) -> TaskOutcome:

@@ -226,6 +226,10 @@ def test_cancelled_tasks_fail_their_jobs_and_the_client_stays_open(client) -> No
     flow.add_routine(make_routine(sleep_a_second, events=()).set_executor(ex), "s")
     with running(thread_pool_size=1) as rt:
         _, job = rt.post(flow.flow_id, "s", "in", {})
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while ex.pending == 0:  # the pool thread hands the task to Dask asynchronously
+            assert time.monotonic() < deadline, "the task never reached the cluster"
+            time.sleep(0.005)
         ex.shutdown(wait=False)
         assert job.wait(JOIN_TIMEOUT), "a cancelled Dask task must not leave its job hanging"
         assert job.status == "failed"
