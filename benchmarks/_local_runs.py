@@ -170,10 +170,12 @@ def run_routilux(w: Workload, pool: int, jobs: int, variant: str, timeout: float
         # done-callback keeps each job's latency and status.
         lat: list[float] = []
         statuses: dict[str, int] = {}
+        count_lock = threading.Lock()  # callbacks run on pool threads: count exactly
 
         def on_done(job: Any) -> None:
             status = job.status
-            statuses[status] = statuses.get(status, 0) + 1
+            with count_lock:
+                statuses[status] = statuses.get(status, 0) + 1
             if status == "completed":
                 lat.append((job.completed_at - job.created_at).total_seconds())
 
