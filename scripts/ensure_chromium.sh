@@ -27,15 +27,22 @@ fi
 
 command -v apt-get >/dev/null 2>&1 \
     || unavailable "$CHROMIUM is missing and there is no apt-get to install Debian's chromium"
-[ "$(id -u)" = 0 ] \
-    || unavailable "$CHROMIUM is missing and installing it needs root (run: sudo apt-get install -y chromium)"
+# As root, or through sudo when it needs no password (it never prompts here).
+as_root=()
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        as_root=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+    else
+        unavailable "$CHROMIUM is missing and installing it needs root (run: sudo apt-get install -y chromium)"
+    fi
+fi
 
-echo "ensure_chromium: installing Debian's chromium with apt-get (log: $LOG)"
+echo "ensure_chromium: installing Debian's chromium with apt-get${as_root[0]:+ (through sudo)} (log: $LOG)"
 export DEBIAN_FRONTEND=noninteractive
 # Wait up to 5 minutes for another apt/dpkg run to release its lock instead of failing.
 apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
-if ! { apt-get "${apt_opts[@]}" update && apt-get "${apt_opts[@]}" install chromium; } \
-        >"$LOG" 2>&1; then
+if ! { "${as_root[@]}" apt-get "${apt_opts[@]}" update \
+       && "${as_root[@]}" apt-get "${apt_opts[@]}" install chromium; } >"$LOG" 2>&1; then
     tail -n 15 "$LOG" >&2
     unavailable "apt-get install chromium failed (see $LOG)"
 fi

@@ -9,15 +9,7 @@ goes to tests/output/.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +18,16 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("playwright.sync_api")
 
+from tests.browser._lab import (
+    jupyter_lab,
+    open_notebook,
+    run_all_cells,
+    save_failure_artifacts,
+)
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.allow_thread_leak]
 
 JOBS = 600
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-
 CELLS = [
     """\
 %load_ext routilux_jupyter
@@ -65,56 +59,6 @@ print("POSTED", runtime.statistics().posted)
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def isolated_env(root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
-                 "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):  # fmt: skip
-        path = root / name.lower()
-        path.mkdir()
-        env[name] = str(path)
-    settings = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    return env
-
-
-def wait_for_server(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"jupyter lab exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"jupyter lab did not answer at {url} within {timeout} s")
-
-
-def stop_server(base: str, token: str, proc: subprocess.Popen[Any]) -> None:
-    try:
-        request = urllib.request.Request(
-            f"{base}/api/shutdown", method="POST", headers={"Authorization": f"token {token}"}
-        )
-        urllib.request.urlopen(request, timeout=5).close()
-        proc.wait(10)
-    except (OSError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 def dash_tick(page: Any) -> int:
     value = page.get_attribute(".rlx-dash", "data-tick")
     return int(value) if value else 0
@@ -124,8 +68,6 @@ def dash_tick(page: Any) -> int:
 def test_dashboard_updates_in_the_browser_while_a_cell_runs(
     tmp_path: Path, chromium_executable: str, output_dir: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nb.metadata["kernelspec"] = {
@@ -134,55 +76,22 @@ def test_dashboard_updates_in_the_browser_while_a_cell_runs(
     work = tmp_path / "work"
     work.mkdir()
     nbformat.write(nb, work / "live.ipynb")
-    env = isolated_env(tmp_path)
-    port, token = free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    lab = Path(sys.executable).with_name("jupyter-lab")
-    proc = subprocess.Popen(
-        [str(lab), "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--allow-root"],
-        env=env, stdout=subprocess.DEVNULL, stderr=(output_dir / "lab.log").open("w"),
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_server(f"{base}/api/status?token={token}", proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
-            )
-            try:
-                check_live_view(page, output_dir)
-            except Exception:
-                page.screenshot(path=str(output_dir / "failure.png"), full_page=True)
-                outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-                (output_dir / "outputs.txt").write_text("\n----\n".join(outputs))
-                raise
-            finally:
-                browser.close()
-    finally:
-        stop_server(base, token, proc)
+    with (
+        jupyter_lab(work, tmp_path / "jupyter", output_dir / "lab.log") as lab,
+        open_notebook(
+            lab, "live.ipynb", chromium_executable, log_path=output_dir / "browser.log"
+        ) as page,
+    ):
+        try:
+            check_live_view(page, output_dir)
+        except Exception:
+            save_failure_artifacts(page, output_dir)
+            raise
 
 
 def check_live_view(page: Any, output_dir: Path) -> None:
     """Run all cells; watch the view while the posting cell runs; check the end."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    # JupyterLab may still ask which kernel to use: take the one it proposes.
-    accept = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        accept.wait_for(timeout=5_000)
-        accept.click()
-    except PlaywrightTimeout:  # no dialog this time
-        pass
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.click("#jp-MainMenu .lm-MenuBar-item:has-text('Run')")
-    page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+    run_all_cells(page)
     page.wait_for_selector(".rlx-dash", timeout=60_000)
     page.wait_for_function(
         "() => Number(document.querySelector('.rlx-dash')?.dataset.tick || 0) > 0",
