@@ -29,6 +29,9 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
     task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
     blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
+    A routine's single outlier is reported only if its stack shows a blocking call (sleep,
+    lock, socket, ...) or it ran at least *blocking_lone_s* = 1.0 s: a thread merely
+    descheduled on a busy machine makes one short task look long.
 
 ``deadlock``
     ``deadlock.detected`` events (traced locks found a wait-for cycle): the cycle in words
@@ -119,6 +122,7 @@ DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
     "blocking_min_s": 0.1,  # seconds; shorter tasks never count as blocking
     "blocking_queue_wait_s": 0.05,  # seconds another activation's queue wait must overlap
     "blocking_min_peers": 3,  # finished peers a routine needs for its own median
+    "blocking_lone_s": 1.0,  # seconds a lone outlier with no waiting stack must run
     "exhaustion_window_s": 1.0,  # seconds the queue must keep growing
     "exhaustion_min_growth": 5,  # items the queue must grow by within each window
     "barrier_backlog": 50,  # items one slot may run ahead of the emptiest slot
@@ -480,6 +484,7 @@ def detect_blocking(
     blocking_min_s: float = DEFAULT_THRESHOLDS["blocking_min_s"],
     blocking_queue_wait_s: float = DEFAULT_THRESHOLDS["blocking_queue_wait_s"],
     blocking_min_peers: int = DEFAULT_THRESHOLDS["blocking_min_peers"],  # type: ignore[assignment]
+    blocking_lone_s: float = DEFAULT_THRESHOLDS["blocking_lone_s"],
 ) -> list[Finding]:
     """Tasks that held a pool thread far longer than their peers while others queued.
 
@@ -490,8 +495,8 @@ def detect_blocking(
             ``stack`` list) whose stack is more recent than any ``task.sample``.
         now_ns: ``time.monotonic_ns()`` for a live runtime: where unfinished tasks end;
             default the last event's timestamp.
-        blocking_ratio / blocking_min_s / blocking_queue_wait_s / blocking_min_peers:
-            see the module docstring.
+        blocking_ratio / blocking_min_s / blocking_queue_wait_s / blocking_min_peers /
+            blocking_lone_s: see the module docstring.
     """
     if not events:
         return []
@@ -602,6 +607,11 @@ def detect_blocking(
                 stack = live[s.thread]["stack"]
                 break
         where, is_waiting = _where(stack)
+        if len(hits) == 1 and shape == "outlier" and not is_waiting \
+                and span.dur_s < blocking_lone_s:
+            # One slow task whose stack shows no blocking call: on a loaded machine a
+            # descheduled thread looks like this (a 4 ms task took 0.1 s); no false alarm.
+            continue
         any_outlier = any(h[1] == "outlier" for h in hits)
         unfinished = sum(1 for h in hits if not h[0].finished)
         so_far = "" if span.finished else " so far"
@@ -1085,7 +1095,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     findings += detect_blocking(
         events, stats, running=running, now_ns=now_ns, blocking_ratio=th["blocking_ratio"],
         blocking_min_s=th["blocking_min_s"], blocking_queue_wait_s=th["blocking_queue_wait_s"],
-        blocking_min_peers=th["blocking_min_peers"])
+        blocking_min_peers=th["blocking_min_peers"], blocking_lone_s=th["blocking_lone_s"])
     findings += detect_deadlocks(events, stats)
     findings += detect_pool_exhaustion(
         events, stats, exhaustion_window_s=th["exhaustion_window_s"],

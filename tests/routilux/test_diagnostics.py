@@ -478,16 +478,37 @@ def _blocking_trace(long_s: float, *, waiter_overlap: float | None = 0.5,
 def test_blocking_ratio_edge(long_s: float, found: bool) -> None:
     # Median of the peers is 0.01 s: 10x is 0.1 s (both at or above blocking_min_s 0.05).
     findings = detect_blocking(_blocking_trace(long_s, waiter_overlap=0.06),
-                               blocking_min_s=0.05)
+                               blocking_min_s=0.05, blocking_lone_s=0.0)
     assert bool(findings) is found
     if found:
         assert findings[0].evidence["ratio"] == 10.0
 
 
 @pytest.mark.timeout(10)
+@pytest.mark.parametrize(("stack", "long_s", "found"), [
+    (None, 0.5, False),  # a lone slow task, no stack: a descheduled thread looks the same
+    (None, 1.0, True),  # ... unless it ran blocking_lone_s
+    (["app.py:3 in fetch", "/usr/lib/python3.11/threading.py:320 in wait"], 0.5, True),
+    (["app.py:3 in crunch"], 0.5, False),  # computing, once: not worth a finding
+])
+def test_a_lone_outlier_needs_a_blocking_stack_or_blocking_lone_s(
+    stack: list[str] | None, long_s: float, found: bool
+) -> None:
+    events = _blocking_trace(long_s, waiter_overlap=0.2)
+    if stack is not None:
+        ev = Ev()
+        ev.events = list(events)
+        ev("task.sample", 1.0 + long_s / 2, thread=1, routine="r", value=long_s / 2,
+           detail=stack)
+        events = ev.sorted()
+    assert bool(detect_blocking(events)) is found
+
+
+@pytest.mark.timeout(10)
 @pytest.mark.parametrize(("min_s", "found"), [(0.5, True), (0.51, False)])
 def test_blocking_min_seconds_edge(min_s: float, found: bool) -> None:
-    findings = detect_blocking(_blocking_trace(0.5, waiter_overlap=0.2), blocking_min_s=min_s)
+    findings = detect_blocking(_blocking_trace(0.5, waiter_overlap=0.2), blocking_min_s=min_s,
+                               blocking_lone_s=0.0)
     assert bool(findings) is found
 
 
