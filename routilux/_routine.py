@@ -20,7 +20,6 @@ from ._slot import Slot, validate_queue_args
 
 if TYPE_CHECKING:
     from ._flow import Flow
-    from ._job import JobContext
     from ._worker_state import WorkerState
 
 

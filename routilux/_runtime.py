@@ -24,11 +24,10 @@ import threading
 import time
 import traceback
 from _thread import get_ident as _get_ident
-import uuid
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import _context, _offload
@@ -42,7 +41,7 @@ from ._pool import PoolStatistics, WorkerPool, check_pool_size
 from ._registry import FlowRegistry, WorkerRegistry
 from ._routine import Routine
 from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
-from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus, JobStatus
+from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus
 from ._worker_state import WorkerState
 from .trace import Tracer
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"routilux demo: {args.jobs} jobs through parse -> enrich ({args.io_ms:g} ms I/O) "
           f"-> store on a pool of {args.pool}")
     with Runtime(thread_pool_size=args.pool, trace=True) as runtime:
-        worker = runtime.exec("demo")
+        worker = runtime.exec(flow)  # the Flow object: flows are registered weakly by id
         start = time.perf_counter()
         step = max(1, args.jobs // 10)
         for i in range(args.jobs):
