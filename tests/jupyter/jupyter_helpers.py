@@ -29,6 +29,19 @@ def make_flow(logic: Callable[..., Any] | None = None, routine: str = "work") ->
     return flow
 
 
+class SharedCounter(Routine):
+    """The shared-mutable-state pitfall: logic assigns ``self.counter`` (a finding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_slot("in")
+        self.set_activation_policy(immediate_policy())
+        self.counter = 0
+
+    def logic(self, slot_data, policy_message, worker_state):
+        self.counter += 1
+
+
 def post_many(rt: Runtime, flow: Flow, n: int, routine: str = "work") -> None:
     for i in range(n):
         rt.post(flow.flow_id, routine, "in", {"i": i})

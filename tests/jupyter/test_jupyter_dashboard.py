@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 import pytest
-from jupyter_helpers import finish, make_flow, post_many
+from jupyter_helpers import SharedCounter, finish, make_flow, post_many
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("anywidget")
@@ -300,22 +300,8 @@ def test_a_new_view_gets_the_whole_history(runtime: Runtime) -> None:
 @pytest.mark.timeout(60)
 def test_diagnose_adds_findings_to_the_view(runtime: Runtime) -> None:
     pytest.importorskip("routilux.diagnostics")
-    from routilux import Routine
-
-    class Counter(Routine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.add_slot("in")
-            from routilux.activation_policies import immediate_policy
-
-            self.set_activation_policy(immediate_policy())
-            self.counter = 0
-
-        def logic(self, slot_data, policy_message, worker_state):
-            self.counter += 1
-
     flow = make_flow()
-    flow.add_routine(Counter(), "counter")
+    flow.add_routine(SharedCounter(), "counter")
     post_many(runtime, flow, 10, routine="counter")
     finish(runtime)
     dash = Dashboard(runtime, start=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_helpers import finish, make_flow, post_many
+from jupyter_helpers import SharedCounter, finish, make_flow, post_many
 
 pytest.importorskip("IPython")
 
@@ -247,21 +247,8 @@ def test_trace_reports_even_when_the_cell_raises(ip: Any) -> None:
 @pytest.mark.timeout(60)
 def test_doctor_shows_findings_with_fix_and_notebook(ip: Any) -> None:
     pytest.importorskip("routilux.diagnostics")
-    from routilux import Routine
-    from routilux.activation_policies import immediate_policy
-
-    class Counter(Routine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.add_slot("in")
-            self.set_activation_policy(immediate_policy())
-            self.counter = 0
-
-        def logic(self, slot_data, policy_message, worker_state):
-            self.counter += 1
-
     flow = make_flow()
-    flow.add_routine(Counter(), "counter")
+    flow.add_routine(SharedCounter(), "counter")
     rt = ip.user_ns["rt"] = Runtime(thread_pool_size=2, trace=True)
     post_many(rt, flow, 5, routine="counter")
     finish(rt)

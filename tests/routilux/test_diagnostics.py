@@ -234,16 +234,7 @@ def test_healthy_workload_has_no_findings() -> None:
     flow.add_routine(routine(trivial), "trivial")
     flow.add_routine(routine(ordered), "ordered")
     split_r = routine(split)
-    left, right = branch(), branch()
-    flow.add_routine(split_r, "split")
-    flow.add_routine(left, "left")
-    flow.add_routine(right, "right")
-    flow.add_routine(routine(join, slots=("a", "b"),
-                             policy=all_slots_ready_policy(match_job=True)), "join")
-    flow.connect("split", "out", "left", "in")
-    flow.connect("split", "out", "right", "in")
-    flow.connect("left", "out", "join", "a")
-    flow.connect("right", "out", "join", "b")
+    _wire_split_join(flow, split_r, branch(), branch(), join, match_job=True)
     with traced_runtime(4) as rt:
         for i in range(200):
             rt.post(flow.flow_id, "trivial", "in", {"i": i})
@@ -840,16 +831,22 @@ def _fan_out_join(match_job: bool) -> tuple[Flow, list[Any], threading.Event]:
 
     flow = new_flow()
     split_r, left_r, right_r = routine(split), routine(left), routine(right)
-    flow.add_routine(split_r, "split")
-    flow.add_routine(left_r, "left")
-    flow.add_routine(right_r, "right")
+    _wire_split_join(flow, split_r, left_r, right_r, join, match_job=match_job)
+    return flow, joined, job1_right_done
+
+
+def _wire_split_join(flow: Flow, split: Routine, left: Routine, right: Routine,
+                     join: Any, *, match_job: bool) -> None:
+    """split -> left/right -> join(a, b), the join an all_slots_ready barrier."""
+    flow.add_routine(split, "split")
+    flow.add_routine(left, "left")
+    flow.add_routine(right, "right")
     flow.add_routine(routine(join, slots=("a", "b"),
                              policy=all_slots_ready_policy(match_job=match_job)), "join")
     flow.connect("split", "out", "left", "in")
     flow.connect("split", "out", "right", "in")
     flow.connect("left", "out", "join", "a")
     flow.connect("right", "out", "join", "b")
-    return flow, joined, job1_right_done
 
 
 @pytest.mark.timeout(60)
