@@ -83,6 +83,14 @@ EVENT_KINDS: dict[str, str] = {
 }
 
 
+def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> None:
+    """TypeError "must be {kind}" for a non-int, ValueError "must be {bound}" below minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
 class TraceEvent(NamedTuple):
     """One thing that happened in the runtime, as recorded by a ``Tracer``.
 
@@ -174,13 +182,8 @@ class Tracer:
     )
 
     def __init__(self, capacity: int = _DEFAULT_CAPACITY) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise TypeError(
-                f"capacity must be an int >= 1 (events kept), got {type(capacity).__name__} "
-                f"{capacity!r}"
-            )
-        if capacity < 1:
-            raise ValueError(f"capacity must be an int >= 1 (events kept), got {capacity}")
+        _check_int("capacity", capacity, 1, "an int >= 1 (events kept)",
+                   "an int >= 1 (events kept)")
         self._capacity = capacity
         self._lock = threading.Lock()
         self._ring: list[tuple[Any, ...] | None] = [None] * capacity
@@ -359,13 +362,8 @@ class Tracer:
 
     def _snapshot(self, since: int) -> tuple[list[tuple[Any, ...]], int]:
         """The held rows with seq > since, and the dropped count, taken under one lock."""
-        if isinstance(since, bool) or not isinstance(since, int):
-            raise TypeError(
-                f"since must be an int sequence number (e.g. tracer.last_seq), "
-                f"got {type(since).__name__} {since!r}"
-            )
-        if since < 0:
-            raise ValueError(f"since must be >= 0 (0 reads every held event), got {since}")
+        _check_int("since", since, 0, "an int sequence number (e.g. tracer.last_seq)",
+                   ">= 0 (0 reads every held event)")
         cap = self._capacity
         with self._lock:  # no calls inside: see the module docstring
             last = self._seq

@@ -69,6 +69,19 @@ def make_routine(
     return r
 
 
+class SharedCounter(Routine):
+    """The docs' wrong counter: logic increments an instance attribute (shared state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_slot("in")
+        self.set_activation_policy(immediate_policy())
+        self.counter = 0
+
+    def logic(self, slot_data, policy_message, worker_state):
+        self.counter += 1
+
+
 class Recorder:
     """A list that logic running on pool threads appends to; tests wait for a length."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from routilux import Flow, Routine, Runtime
 from routilux.activation_policies import immediate_policy
+from util import SharedCounter  # noqa: F401  (re-exported for the jupyter tests)
 
 JOIN_TIMEOUT = 30.0  # seconds; far beyond what any job here needs
 
@@ -27,19 +28,6 @@ def make_flow(logic: Callable[..., Any] | None = None, routine: str = "work") ->
     flow = Flow(f"jupyter-{uuid.uuid4().hex[:12]}")
     flow.add_routine(r, routine)
     return flow
-
-
-class SharedCounter(Routine):
-    """The shared-mutable-state pitfall: logic assigns ``self.counter`` (a finding)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_slot("in")
-        self.set_activation_policy(immediate_policy())
-        self.counter = 0
-
-    def logic(self, slot_data, policy_message, worker_state):
-        self.counter += 1
 
 
 def post_many(rt: Runtime, flow: Flow, n: int, routine: str = "work") -> None:

@@ -41,6 +41,7 @@ from routilux.diagnostics import (
 )
 from routilux.sync import DeadlockError, TracedLock
 from routilux.trace import TraceEvent, Tracer
+from util import SharedCounter
 
 JOIN_TIMEOUT = 30.0  # seconds; far beyond what any wait here needs
 T0 = 1_000_000_000_000  # ns; start of the synthetic traces
@@ -256,17 +257,7 @@ def test_healthy_workload_has_no_findings() -> None:
 # ---------------------------------------------------------------------------------------
 # shared mutable state
 # ---------------------------------------------------------------------------------------
-class Counter(Routine):
-    """The docs' wrong counter: an instance attribute incremented in logic."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_slot("in")
-        self.set_activation_policy(immediate_policy())
-        self.counter = 0
-
-    def logic(self, slot_data, policy_message, worker_state):
-        self.counter += 1
+Counter = SharedCounter  # the docs' wrong counter (tests/util.py)
 
 
 class FixedCounter(Routine):
