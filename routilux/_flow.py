@@ -7,6 +7,7 @@ import uuid
 import weakref
 from typing import Any
 
+from . import _serialization
 from ._error_handler import ErrorHandler
 from ._registry import FlowRegistry
 from ._routine import Connection, Event, Routine
@@ -189,6 +190,10 @@ class Flow:
             if conn.source_event is None or conn.target_slot is None:
                 issues.append(f"Error: connection {conn!r} is missing an end")
         return issues
+
+    # Structure and config only; logic stays code (routilux/_serialization.py).
+    serialize = _serialization.serialize_flow
+    deserialize = _serialization.hybridmethod(_serialization.deserialize_flow)
 
     def _latest_worker(self) -> Any:
         ref = self._latest_worker_ref

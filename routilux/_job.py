@@ -155,7 +155,7 @@ class JobContext:
                 "metadata": dict(self.metadata),
                 "data": dict(self.data),
                 "trace_log": list(self.trace_log),
-                "status": str(self.status),
+                "status": getattr(self.status, "value", self.status),
                 "error": self.error,
             }
 

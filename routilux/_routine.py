@@ -8,14 +8,17 @@ raises ``SharedStateError`` under ``Runtime(strict=True)``.
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from . import _serialization
 from ._context import _activation, current_activation
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import SharedStateError
+from ._serialization import hybridmethod
 from ._slot import Slot, validate_queue_args
 
 if TYPE_CHECKING:
@@ -81,11 +84,67 @@ class Connection:
         elif self.source_event is not None and self.target_slot is not None:
             self.source_event.disconnect(self.target_slot)
 
+    def serialize(self) -> dict[str, Any]:
+        """The wire by names (upstream's shape): event and slot, and their routines' ids."""
+        data: dict[str, Any] = {"_type": "Connection"}
+        ev, slot = self.source_event, self.target_slot
+        if ev is not None:
+            data["_source_event_name"] = ev.name
+            rid = getattr(ev.routine, "_flow_routine_id", None)
+            if rid is not None:
+                data["_source_routine_id"] = rid
+        if slot is not None:
+            data["_target_slot_name"] = slot.name
+            rid = getattr(slot.routine, "_flow_routine_id", None)
+            if rid is not None:
+                data["_target_routine_id"] = rid
+        return data
+
+    @hybridmethod
+    def deserialize(target: Any, data: dict[str, Any]) -> Connection:
+        """Keep the names from ``serialize()``; ``Flow.deserialize`` wires them up.
+
+        ``Connection.deserialize(data)`` returns a new, unwired connection;
+        ``conn.deserialize(data)`` fills in ``conn``. The names are kept as
+        ``_source_routine_id``, ``_source_event_name``, ``_target_routine_id`` and
+        ``_target_slot_name`` (what upstream keeps).
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"Connection.deserialize needs a dict, got {type(data).__name__}")
+        conn = target() if isinstance(target, type) else target
+        for key in ("_source_routine_id", "_source_event_name", "_target_routine_id",
+                    "_target_slot_name"):
+            if data.get(key):
+                setattr(conn, key, data[key])
+        return conn
+
     def __repr__(self) -> str:
         return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"
 
 
 _NO_DEFAULT = object()
+
+
+def _setup_once(setup: Callable[..., Any]) -> Callable[..., Any]:
+    """``setup`` wrapped so that only the first call per instance does the work."""
+
+    @functools.wraps(setup)
+    def once(self: Routine, *args: Any, **kwargs: Any) -> Any:
+        d = self.__dict__
+        if d.get("_setup_done"):
+            return None
+        if d.get("_setup_running"):  # super().setup() inside the first call
+            return setup(self, *args, **kwargs)
+        d["_setup_running"] = True
+        try:
+            result = setup(self, *args, **kwargs)
+        finally:
+            d["_setup_running"] = False
+        d["_setup_done"] = True
+        return result
+
+    once._routilux_once = True  # type: ignore[attr-defined]
+    return once
 
 
 class Routine:
@@ -109,6 +168,7 @@ class Routine:
         d["_flow_ref"] = None
         d["_flow_routine_id"] = None
         d["_setup_done"] = False
+        d["_setup_running"] = False
         d["_version"] = 0  # bumped when logic, policy or slots change (runtime caches plans)
         d["_executor"] = None  # None: the runtime's executor (see set_executor)
 
@@ -132,13 +192,27 @@ class Routine:
         object.__setattr__(self, name, value)
 
     # -- setup --------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make a subclass's ``setup`` hook run at most once per instance.
+
+        Upstream-style code calls ``routine.setup()`` itself before
+        ``flow.add_routine(routine)``, which runs a pending setup too; without this the
+        second run would declare every slot again ("already has a slot"). The wrapper
+        lets a ``super().setup()`` chain inside the first call run normally.
+        """
+        super().__init_subclass__(**kwargs)
+        setup = cls.__dict__.get("setup")
+        if callable(setup) and not getattr(setup, "_routilux_once", False):
+            cls.setup = _setup_once(setup)  # type: ignore[attr-defined]
+
     def _run_setup(self) -> None:
+        """Run a pending ``setup()`` (from ``Flow.add_routine``); a no-op once it ran."""
         if self.__dict__.get("_setup_done"):
             return
-        self.__dict__["_setup_done"] = True
         setup = getattr(self, "setup", None)
         if callable(setup):
             setup()
+        self.__dict__["_setup_done"] = True
 
     # -- ports --------------------------------------------------------------------------
     def _rid(self) -> str:
@@ -398,6 +472,44 @@ class Routine:
         if rid is None or worker_state is None:
             return
         worker_state.modify_routine_state(rid, lambda s: {**s, **updates})
+
+    # -- serialization ------------------------------------------------------------------
+    def serialize(self) -> dict[str, Any]:
+        """Structure and config as a dict (upstream's keys); logic and policy stay code.
+
+        ``_activation_policy`` and ``_logic`` describe what was set (a built-in policy's
+        type and config, the logic's qualified name); ``_class`` lets
+        ``Routine.deserialize`` rebuild the same class where it can be imported.
+        """
+        logic = self._get_logic()
+        return {
+            "_type": type(self).__name__,
+            "_class": _serialization.class_path(type(self)),
+            "_id": self._id,
+            "_config": self.config(),
+            "_error_handler": _serialization.error_handler_to_dict(self._error_handler),
+            "_slots": {
+                name: {"_type": "Slot", "name": name, "max_queue_length": slot.max_queue_length,
+                       "watermark": slot.watermark}
+                for name, slot in self._slots.items()
+            },
+            "_events": {
+                name: {"_type": "Event", "name": name, "output_params": list(ev.output_params)}
+                for name, ev in self._events.items()
+            },
+            "_activation_policy": _serialization.policy_to_dict(self._activation_policy),
+            "_logic": None if logic is None else getattr(logic, "__qualname__", repr(logic)),
+        }
+
+    @hybridmethod
+    def deserialize(target: Any, data: dict[str, Any]) -> Routine:
+        """Rebuild from ``serialize()`` output; see ``routilux._serialization``.
+
+        ``Routine.deserialize(data)`` returns a new routine (its class when importable,
+        else a plain Routine without logic); ``routine.deserialize(data)`` adds the
+        missing slots and events, config and error handler to ``routine``.
+        """
+        return _serialization.rebuild_routine(target, data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"

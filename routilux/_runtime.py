@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import _context, _offload
+from . import _context, _entry, _monitoring, _offload
 from ._calling import make_caller
 from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
@@ -897,12 +897,32 @@ class Runtime:
             self._tracer = Tracer()
         elif trace not in (False, None):
             raise TypeError(f"trace must be a bool or a Tracer, got {trace!r}")
+        elif _monitoring.enabled:  # MonitoringRegistry.enable(): new runtimes trace
+            self._tracer = Tracer()
+            _monitoring.adopt(self, self._tracer, attached=False)
         if self._tracer is not None:
             self._monitor.start_sampling()
             _context.set_default_tracer_runtime(self)
         _runtimes.add(self)
         if self.thread_pool is not None:
             weakref.finalize(self, _close_orphan, self._pool, self._monitor)
+
+    def _start_tracing(self) -> None:
+        """Monitoring was switched on after this runtime was made: trace from now on."""
+        with self._executor_lock:
+            if self._tracer is not None or not _monitoring.enabled:
+                return
+            tracer = Tracer()
+            self._tracer = tracer
+        _monitoring.adopt(self, tracer, attached=True)
+        self._monitor.start_sampling()
+        _context.set_default_tracer_runtime(self)
+
+    def _stop_tracing(self, tracer: Tracer) -> None:
+        """Undo ``_start_tracing`` (monitoring switched off); events recorded stay in it."""
+        with self._executor_lock:
+            if self._tracer is tracer:
+                self._tracer = None
 
     # -- executors ------------------------------------------------------------------------
     def _executor_for(self, routine: Routine, logic: Any) -> Any:
@@ -978,15 +998,33 @@ class Runtime:
         return worker
 
     def exec(self, flow_name: Any, worker_state: WorkerState | None = None,
-             worker_id: str | None = None) -> WorkerState:
+             worker_id: str | None = None, entry_params: Mapping[str, Any] | None = None,
+             ) -> Any:
         """Start a new worker for the flow and make it the flow's default worker here.
+
+        Returns the new worker's ``WorkerState``. With ``entry_params`` (compat: the
+        docs' quickstart), it also posts them as one job to the flow's entry routine (the
+        one routine no other routine feeds, at its only slot) and returns an
+        ``EntryJob``: that job's ``job_id`` / ``status`` / ``wait()``, with the worker
+        state behind every other attribute. Both return at once; wait for the job.
 
         Raises:
             RuntimeError: the runtime is shut down.
-            ValueError: unknown flow, or ``worker_state`` belongs to another flow.
+            ValueError: unknown flow, ``worker_state`` belongs to another flow, or (with
+                ``entry_params``) no single entry routine with a single slot (the
+                candidates are named).
+            TypeError: ``entry_params`` is not a dict.
         """
         self._check_open()
         flow = self._resolve_flow(flow_name)
+        entry = None
+        if entry_params is not None:
+            if not isinstance(entry_params, Mapping):
+                raise TypeError(
+                    f"entry_params must be a dict, got {type(entry_params).__name__}: "
+                    f"{entry_params!r}"
+                )
+            entry = _entry.entry_point(flow)  # checked before a worker exists
         if worker_state is not None:
             if not isinstance(worker_state, WorkerState):
                 raise TypeError(f"worker_state must be a WorkerState, got {worker_state!r}")
@@ -1003,7 +1041,11 @@ class Runtime:
         worker = self._new_worker(flow, worker_state)
         state = worker.state
         state.status = ExecutionStatus.RUNNING  # settles to IDLE at the first wait
-        return state
+        if entry is None:
+            return state
+        _, job = self.post(flow, entry[0], entry[1], dict(entry_params or {}),
+                           worker_id=state.worker_id)
+        return _entry.EntryJob(job, state)
 
     # -- posting --------------------------------------------------------------------------
     def post(
@@ -1026,6 +1068,8 @@ class Runtime:
         full, waits for room (``block``, up to ``timeout`` s) or raises ``QueueFullError``.
         """
         self._check_open()
+        if _monitoring.enabled and self._tracer is None:
+            self._start_tracing()
         flow = self._resolve_flow(flow_name)
         routine = flow.routines.get(routine_name)
         if routine is None:
@@ -1209,7 +1253,7 @@ class Runtime:
         if worker_id is not None:
             jobs = [j for j in jobs if j.worker_id == worker_id]
         if status is not None:
-            jobs = [j for j in jobs if j.status == str(status)]
+            jobs = [j for j in jobs if j.status == getattr(status, "value", status)]
         if flow_name is not None:
             jobs = [j for j in jobs if j.flow_id == flow_name]
         return jobs

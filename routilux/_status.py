@@ -1,4 +1,10 @@
-"""Status enums: ``str`` enums, so each member equals its lowercase value."""
+"""Status enums: ``str`` enums, so each member equals its lowercase value.
+
+``str(JobStatus.PENDING)`` is ``'JobStatus.PENDING'``, as upstream Routilux's plain
+``(str, Enum)`` members print (its tests assert it); ``format()`` and f-strings give the
+value (``f"{JobStatus.PENDING}"`` is ``'pending'``), so messages built from a status stay
+readable and equal to what a job's plain-string ``status`` prints.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ from enum import Enum
 
 class _StrEnum(str, Enum):
     def __str__(self) -> str:
-        return self.value
+        return f"{type(self).__name__}.{self.name}"
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 class ExecutionStatus(_StrEnum):

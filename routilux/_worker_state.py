@@ -14,10 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from ._serialization import hybridmethod
 from ._status import ExecutionStatus
 
 DEFAULT_MAX_EXECUTION_HISTORY = 1000
 _FORMAT = "routilux-worker-state"
+_STATUS_VALUES = frozenset(s.value for s in ExecutionStatus)
 
 
 @dataclass
@@ -66,6 +68,55 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
+class SharedLog(list):
+    """A list many routines of one worker append to at once (the docs' ``shared_log``).
+
+    Every mutation holds a lock, so a compound one (``extend``, ``+=``, slice
+    assignment) is never interleaved with another; iteration, ``copy()`` and ``str``
+    work on a snapshot, so reading while logic appends is safe.
+    """
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self._lock = threading.RLock()
+
+    def _locked(name: str) -> Any:  # noqa: N805 - builds the methods below
+        method = getattr(list, name)
+
+        def locked(self: SharedLog, *args: Any) -> Any:
+            with self._lock:
+                return method(self, *args)
+
+        locked.__name__ = name
+        return locked
+
+    append = _locked("append")
+    extend = _locked("extend")
+    insert = _locked("insert")
+    pop = _locked("pop")
+    remove = _locked("remove")
+    clear = _locked("clear")
+    sort = _locked("sort")
+    reverse = _locked("reverse")
+    __setitem__ = _locked("__setitem__")
+    __delitem__ = _locked("__delitem__")
+    __iadd__ = _locked("__iadd__")
+    del _locked
+
+    def copy(self) -> list[Any]:  # type: ignore[override]
+        with self._lock:
+            return list.copy(self)
+
+    def __iter__(self) -> Any:
+        return iter(self.copy())
+
+    def __repr__(self) -> str:
+        return repr(self.copy())
+
+    def __reduce__(self) -> Any:
+        return (SharedLog, (self.copy(),))
+
+
 class WorkerState:
     """The state of one worker: routine states, counters, status and history.
 
@@ -106,6 +157,10 @@ class WorkerState:
         self.deferred_events: list[Any] = []
         self.pending_tasks: list[Any] = []
         self.debug_data: dict[str, Any] = {}
+        # compat (the docs' tutorials): records every routine of this worker appends to,
+        # and a dict they share. Both belong to the worker, so jobs it serves share them.
+        self.shared_log: SharedLog = SharedLog()
+        self.shared_data: dict[str, Any] = {}
         # Per-(routine, policy) scratch state, e.g. time-interval throttles (freed with us).
         self._policy_state: dict[Any, Any] = {}
 
@@ -229,7 +284,7 @@ class WorkerState:
                 "version": 1,
                 "flow_id": self.flow_id,
                 "worker_id": self.worker_id,
-                "status": str(self.status),
+                "status": getattr(self.status, "value", self.status),
                 "routine_states": json.loads(json.dumps(self.routine_states)),
                 "execution_history": [r.to_dict() for r in self.execution_history],
                 "max_execution_history": self.max_execution_history,
@@ -241,7 +296,43 @@ class WorkerState:
                 "completed_at": self.completed_at.isoformat() if self.completed_at else None,
                 "error": self.error,
                 "error_traceback": self.error_traceback,
+                "shared_log": _jsonable(self.shared_log.copy()),
+                "shared_data": _jsonable(dict(self.shared_data)),
             }
+
+    def serialize(self) -> dict[str, Any]:
+        """The state as a JSON-ready dict in upstream's shape (``to_dict`` plus ``_type``).
+
+        Raises:
+            TypeError: a routine state holds a non-JSON value (named in the message).
+        """
+        data = self.to_dict()
+        data["_type"] = "WorkerState"
+        data["pause_points"] = _jsonable(list(self.pause_points))
+        data["deferred_events"] = _jsonable(list(self.deferred_events))
+        data["pending_tasks"] = _jsonable(list(self.pending_tasks))
+        return data
+
+    @hybridmethod
+    def deserialize(target: Any, data: dict[str, Any]) -> WorkerState:
+        """Rebuild from ``serialize()`` (or ``to_dict()``) output.
+
+        ``WorkerState.deserialize(data)`` returns a new state; ``ws.deserialize(data)``
+        loads ``data`` into ``ws`` (and returns it), as upstream's instance method does.
+
+        Raises:
+            TypeError: ``data`` is not a dict.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"WorkerState.deserialize needs a dict, got {type(data).__name__}")
+        loaded = WorkerState.from_dict(data)
+        if isinstance(target, type):
+            return loaded
+        with target._lock:
+            for name, value in loaded.__dict__.items():
+                if name not in ("_lock", "_worker_ref"):
+                    target.__dict__[name] = value
+        return target
 
     def save(self, filepath: str | os.PathLike[str]) -> None:
         """Write this state as JSON; nothing is written if a value cannot be stored.
@@ -268,7 +359,8 @@ class WorkerState:
             worker_id=d.get("worker_id"),
             max_execution_history=d.get("max_execution_history", DEFAULT_MAX_EXECUTION_HISTORY),
         )
-        ws.status = ExecutionStatus(d.get("status", "pending"))
+        status = d.get("status", "pending")
+        ws.status = ExecutionStatus(status) if status in _STATUS_VALUES else ExecutionStatus.PENDING
         ws.routine_states = {k: dict(v) for k, v in (d.get("routine_states") or {}).items()}
         for rec in d.get("execution_history") or []:
             ws._history.append(ExecutionRecord.from_dict(rec))
@@ -279,6 +371,11 @@ class WorkerState:
                 setattr(ws, name, datetime.fromisoformat(d[name]))
         ws.error = d.get("error")
         ws.error_traceback = d.get("error_traceback")
+        ws.shared_log = SharedLog(d.get("shared_log") or ())
+        ws.shared_data = dict(d.get("shared_data") or {})
+        for name in ("pause_points", "deferred_events", "pending_tasks"):
+            if isinstance(d.get(name), list):
+                setattr(ws, name, list(d[name]))
         return ws
 
     @classmethod

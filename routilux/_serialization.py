@@ -1,0 +1,226 @@
+"""serialize() / deserialize(): plain dicts in upstream Routilux's shapes.
+
+What travels is structure and configuration: a flow's id, timeout and error handler, its
+routines (class, id, config, error handler, slot and event declarations, the activation
+policy's description) and its connections. Logic and policies are code (api.md §13):
+deserialisation rebuilds a routine by calling its class (``cls()``, which declares the
+logic again) when the class can be imported here; otherwise it rebuilds a plain
+``Routine`` with the same slots, events and config and no logic, and says so once in the
+log. A built-in activation policy is rebuilt from its recorded type and config.
+
+``deserialize`` works both ways upstream code and the docs call it:
+``Flow.deserialize(data)`` returns a new flow; ``flow.deserialize(data)`` fills in an
+existing one (and returns it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._error_handler import ErrorHandler
+
+if TYPE_CHECKING:
+    from ._flow import Flow
+    from ._routine import Routine
+
+logger = logging.getLogger("routilux")
+
+SERIALIZATION_VERSION = 1
+SUPPORTED_VERSIONS = (SERIALIZATION_VERSION,)
+
+
+class hybridmethod:
+    """A method that binds to the instance when there is one, else to the class."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", "hybridmethod")
+
+    def __get__(self, obj: Any, cls: type) -> Callable[..., Any]:
+        target = obj if obj is not None else cls
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            return self.fn(target, *args, **kwargs)
+
+        bound.__doc__ = self.fn.__doc__
+        bound.__name__ = self.__name__
+        return bound
+
+
+def _check_mapping(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TypeError(f"{what}.deserialize needs a dict (what serialize() returned), "
+                        f"got {type(data).__name__}")
+    return data
+
+
+# -- error handlers ------------------------------------------------------------------------
+def error_handler_to_dict(handler: ErrorHandler | None) -> dict[str, Any] | None:
+    if handler is None:
+        return None
+    return {"_type": "ErrorHandler", **handler.to_dict()}
+
+
+def error_handler_from_dict(data: Any) -> ErrorHandler | None:
+    if not data:
+        return None
+    if isinstance(data, ErrorHandler):
+        return data
+    fields = {k: data[k] for k in ("strategy", "max_retries", "retry_delay", "retry_backoff",
+                                   "is_critical") if data.get(k) is not None}
+    return ErrorHandler(**fields)
+
+
+# -- policies ------------------------------------------------------------------------------
+def policy_to_dict(policy: Any) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "type": getattr(policy, "_policy_type", "custom"),
+        "config": dict(getattr(policy, "_policy_config", {}) or {}),
+        "function": f"{getattr(policy, '__module__', '?')}.{getattr(policy, '__qualname__', '?')}",
+    }
+
+
+def policy_from_dict(data: Any) -> Any:
+    """A built-in policy from its recorded type and config; None for custom ones."""
+    if not isinstance(data, dict):
+        return None
+    from . import _policies
+
+    kind, config = data.get("type"), data.get("config") or {}
+    try:
+        if kind == "immediate":
+            return _policies.immediate_policy()
+        if kind == "all_slots_ready":
+            return _policies.all_slots_ready_policy(**config)
+        if kind == "batch_size":
+            return _policies.batch_size_policy(**config)
+        if kind == "time_interval":
+            return _policies.time_interval_policy(**config)
+    except TypeError:
+        return None
+    return None
+
+
+# -- routine classes -----------------------------------------------------------------------
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_class(path: Any) -> type | None:
+    """The class named ``module:qualname``, or None when it cannot be imported here."""
+    if not isinstance(path, str) or ":" not in path:
+        return None
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return obj if isinstance(obj, type) else None
+
+
+# -- flows ---------------------------------------------------------------------------------
+def serialize_flow(flow: Flow) -> dict[str, Any]:
+    """The flow's structure and configuration as a JSON-ready dict (upstream's shape)."""
+    with flow._lock:
+        routines = dict(flow.routines)
+        connections = list(flow.connections)
+    return {
+        "_type": "Flow",
+        "version": SERIALIZATION_VERSION,
+        "flow_id": flow.flow_id,
+        "execution_timeout": flow.execution_timeout,
+        "error_handler": error_handler_to_dict(flow.error_handler),
+        "routines": {rid: routine.serialize() for rid, routine in routines.items()},
+        "connections": [conn.serialize() for conn in connections],
+    }
+
+
+def deserialize_flow(target: Any, data: Any) -> Flow:
+    """Rebuild a flow from ``serialize()`` output (see the module docstring).
+
+    Raises:
+        TypeError: ``data`` is not a dict.
+        ValueError: an unsupported ``version``, or a connection naming a routine, event or
+            slot the rebuilt routines lack.
+    """
+    from ._routine import Routine
+
+    data = _check_mapping(data, "Flow")
+    version = data.get("version")
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        raise ValueError(
+            f"cannot deserialize a Flow of serialization version {version!r}; "
+            f"supported: {', '.join(map(str, SUPPORTED_VERSIONS))}"
+        )
+    if isinstance(target, type):
+        flow = target(data.get("flow_id"), data.get("execution_timeout"))
+    else:
+        flow = target
+        if data.get("flow_id") is not None and data["flow_id"] != flow.flow_id:
+            flow.flow_id = data["flow_id"]
+            from ._registry import FlowRegistry
+
+            FlowRegistry.get_instance().register(flow)
+        if data.get("execution_timeout") is not None:
+            flow.execution_timeout = data["execution_timeout"]
+    flow.error_handler = error_handler_from_dict(data.get("error_handler"))
+    for rid, rdata in (data.get("routines") or {}).items():
+        routine = Routine.deserialize(rdata)
+        flow.add_routine(routine, rid)
+    for cdata in data.get("connections") or []:
+        cdata = _check_mapping(cdata, "Connection")
+        ends = [cdata.get(k) for k in ("_source_routine_id", "_source_event_name",
+                                       "_target_routine_id", "_target_slot_name")]
+        if not all(ends):
+            raise ValueError(f"connection {cdata!r} lacks its routine, event or slot names")
+        flow.connect(*ends)
+    return flow
+
+
+def rebuild_routine(target: Any, data: Any) -> Routine:
+    """A routine from ``Routine.serialize()`` output (class rebuilt when importable)."""
+    from ._routine import Routine
+
+    data = _check_mapping(data, "Routine")
+    if isinstance(target, type):
+        cls = import_class(data.get("_class"))
+        if cls is not None and issubclass(cls, target):
+            routine = cls()
+        else:
+            if data.get("_class") and data.get("_class") != class_path(Routine):
+                logger.warning(
+                    "routine class %s cannot be imported here: rebuilt as a plain Routine "
+                    "with its slots, events and config but no logic (logic is code; import "
+                    "or define the class before deserializing)", data.get("_class"),
+                )
+            routine = target()
+        routine._run_setup()
+    else:
+        routine = target
+    if data.get("_id"):
+        routine.__dict__["_id"] = data["_id"]
+    for name, sdata in (data.get("_slots") or {}).items():
+        if routine.get_slot(name) is None:
+            sdata = sdata or {}
+            routine.add_slot(name, sdata.get("max_queue_length", 1000), sdata.get("watermark", 0.8))
+    for name, edata in (data.get("_events") or {}).items():
+        if routine.get_event(name) is None:
+            routine.add_event(name, (edata or {}).get("output_params"))
+    if data.get("_config"):
+        with routine._config_lock:
+            routine._config.update(data["_config"])
+    handler = error_handler_from_dict(data.get("_error_handler"))
+    if handler is not None:
+        routine.set_error_handler(handler)
+    if routine._activation_policy is None:
+        policy = policy_from_dict(data.get("_activation_policy"))
+        if policy is not None:
+            routine.set_activation_policy(policy)
+    return routine
