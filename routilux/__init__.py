@@ -27,8 +27,23 @@ from ._errors import (
     SlotQueueFullError,
     WorkerNotRunningError,
 )
+from ._entry import EntryJob
 from ._flow import Flow
+from ._hooks import (
+    ExecutionHooksInterface,
+    NullExecutionHooks,
+    get_execution_hooks,
+    reset_execution_hooks,
+    set_execution_hooks,
+)
 from ._job import JobContext
+from ._output import (
+    RoutedStdout,
+    clear_job_output,
+    get_job_output,
+    install_routed_stdout,
+    uninstall_routed_stdout,
+)
 from ._policies import (
     all_slots_ready_policy,
     batch_size_policy,
@@ -49,29 +64,34 @@ from ._runtime import (
 )
 from ._slot import Slot, SlotDataPoint
 from ._status import ExecutionStatus, JobStatus, RoutineStatus
-from ._worker_state import ExecutionRecord, WorkerState
+from ._worker_state import ExecutionRecord, SharedLog, WorkerState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Connection",
+    "EntryJob",
     "ErrorHandler",
     "ErrorStrategy",
     "Event",
     "ExecutionContext",
+    "ExecutionHooksInterface",
     "ExecutionRecord",
     "ExecutionStatus",
     "Flow",
     "FlowRegistry",
     "JobContext",
     "JobStatus",
+    "NullExecutionHooks",
     "QueueFullError",
+    "RoutedStdout",
     "Routine",
     "RoutineStatus",
     "RoutiluxError",
     "RoutiluxInternalError",
     "Runtime",
     "RuntimeStatistics",
+    "SharedLog",
     "SharedStateError",
     "Slot",
     "SlotDataPoint",
@@ -84,19 +104,26 @@ __all__ = [
     "all_slots_ready_policy",
     "batch_size_policy",
     "breakpoint_policy",
+    "clear_job_output",
     "custom_policy",
     "get_current_job",
     "get_current_job_id",
     "get_current_worker_state",
+    "get_execution_hooks",
     "get_flow_registry",
     "get_worker_manager",
+    "get_job_output",
     "get_worker_registry",
     "immediate_policy",
+    "install_routed_stdout",
     "latest_runtime",
+    "reset_execution_hooks",
     "reset_worker_manager",
     "set_current_job",
     "set_current_worker_state",
+    "set_execution_hooks",
     "time_interval_policy",
+    "uninstall_routed_stdout",
 ]
 
 

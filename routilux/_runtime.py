@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import _context, _entry, _monitoring, _offload
+from . import _context, _entry, _hooks, _monitoring, _offload, _output
 from ._calling import make_caller
 from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
@@ -187,9 +187,14 @@ class _Task:
             tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
         token = _activation.set(Activation(job, ws, rid, plan.routine, rt, worker))
+        hooks = _hooks.active
+        if hooks is not None:
+            _hooks.call(hooks, "on_routine_start", rid, ws, job)
         try:
             (plan._caller or plan.caller())(self.data, self.msg, ws)
         except BaseException as exc:  # user code: handled by the error strategy
+            if hooks is not None:
+                _hooks.call(hooks, "on_routine_end", rid, ws, job, "failed", exc)
             _activation.reset(token)
             err = _error_text(exc)
             if tr is not None:
@@ -199,6 +204,8 @@ class _Task:
                 tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
             worker.handle_error(self, exc, err, is_policy=False, settle_later=True)
             return
+        if hooks is not None:
+            _hooks.call(hooks, "on_routine_end", rid, ws, job, "completed", None)
         _activation.reset(token)
         ws._history.append((rid, "logic_executed", self.msg, time.time()))
         if tr is not None:
@@ -354,6 +361,10 @@ class _Worker:
                         "no job was registered"
                     )
                 job = on_accept()
+            hooks = _hooks.active
+            if hooks is not None and not _hooks.allow_enqueue(
+                    hooks, plan.routine._slots[slot_name], rid, job, data, self.flow.flow_id):
+                return False
             point = SlotDataPoint(data, emitted_from, time.time(), job)
             if plan.immediate and plan.logic is not None:
                 try:
@@ -541,6 +552,12 @@ class _Worker:
         if job is not None and job.status in _FAILED_OR_CANCELLED:
             ws._history.append((rid, "emit_dropped", (event_name, payload), time.time()))
             return
+        hooks = _hooks.active
+        if hooks is not None:
+            event = self.flow.routines[rid]._events.get(event_name)
+            if _hooks.call(hooks, "on_event_emit", event, rid, ws, job, payload) is False:
+                ws._history.append((rid, "emit_dropped", (event_name, payload), time.time()))
+                return
         ws._history.append((rid, "event_emit", (event_name, payload), time.time()))
         rejected: list[str] | None = None
         for trid, sname in self.flow._routes.get((rid, event_name), ()):
@@ -642,6 +659,7 @@ class _Worker:
             return
         ws._merge_routine_state(rid, {"status": "failed", "error": err})
         if job is not None:
+            job._exception = exc  # what on_job_end hooks receive
             if getattr(job, "_in_post", False):
                 job._deferred_failure = err  # applied after post returns (api.md §9)
             else:
@@ -995,6 +1013,9 @@ class Runtime:
             self._default_workers[id(flow)] = worker
         flow._latest_worker_ref = weakref.ref(worker)
         WorkerRegistry.get_instance().register(worker_state)
+        hooks = _hooks.active
+        if hooks is not None:
+            _hooks.call(hooks, "on_worker_start", flow, worker_state)
         return worker
 
     def exec(self, flow_name: Any, worker_state: WorkerState | None = None,
@@ -1181,6 +1202,11 @@ class Runtime:
             if tr is not None:
                 tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
             box.append(job)
+            hooks = _hooks.active
+            if hooks is not None:
+                _hooks.call(hooks, "on_job_start", job, ws)
+            if _output.routed is not None:
+                _output.routed.note_origin(job)
             return job
 
         try:
@@ -1233,6 +1259,12 @@ class Runtime:
         if tr is not None:
             latency = (time.monotonic_ns() - job._posted_ns) / 1e9
             tr.record(f"job.{status}", job.job_id, None, None, latency, error, job.worker_id)
+        hooks = _hooks.active
+        if hooks is not None and worker is not None:
+            exc = None
+            if error is not None:
+                exc = job.__dict__.get("_exception") or RuntimeError(error)
+            _hooks.call(hooks, "on_job_end", job, worker.state, status, exc)
         return True
 
     def complete_job(self, job_id: str, status: str = "completed", error: str | None = None) -> bool:
@@ -1426,6 +1458,9 @@ class Runtime:
             status = ExecutionStatus.CANCELLED if (worker.abandoned or not drained and worker.inflight) \
                 else ExecutionStatus.COMPLETED
             worker.state._set_status(status)
+            hooks = _hooks.active
+            if hooks is not None:
+                _hooks.call(hooks, "on_worker_stop", worker.flow, worker.state, status.value)
         with self._lock:
             self._idle_cond.notify_all()
             self._pool.room.notify_all()

@@ -80,7 +80,7 @@ class SharedLog(list):
         super().__init__(items)
         self._lock = threading.RLock()
 
-    def _locked(name: str) -> Any:  # noqa: N805 - builds the methods below
+    def _locked(name: str) -> Any:  # builds the locked methods below
         method = getattr(list, name)
 
         def locked(self: SharedLog, *args: Any) -> Any:

@@ -1,12 +1,14 @@
 """The import path the Routilux docs use for core names; same objects as ``routilux``."""
 
 from routilux import (  # noqa: F401
-    Connection, ErrorHandler, ErrorStrategy, Event, ExecutionContext, ExecutionRecord,
-    ExecutionStatus, Flow, FlowRegistry, JobContext, JobStatus, Routine, RoutineStatus,
-    Runtime, Slot, SlotDataPoint, SlotQueueFullError, WorkerManager, WorkerNotRunningError,
-    WorkerRegistry, WorkerState, get_current_job, get_current_job_id, get_current_worker_state,
-    get_flow_registry, get_worker_manager, get_worker_registry, reset_worker_manager,
-    set_current_job, set_current_worker_state,
+    Connection, ErrorHandler, ErrorStrategy, Event, ExecutionContext,
+    ExecutionHooksInterface, ExecutionRecord, ExecutionStatus, Flow, FlowRegistry, JobContext,
+    JobStatus, NullExecutionHooks, RoutedStdout, Routine, RoutineStatus, Runtime, Slot,
+    SlotDataPoint, SlotQueueFullError, WorkerManager, WorkerNotRunningError, WorkerRegistry,
+    WorkerState, clear_job_output, get_current_job, get_current_job_id, get_current_worker_state,
+    get_execution_hooks, get_flow_registry, get_job_output, get_worker_manager,
+    get_worker_registry, install_routed_stdout, reset_execution_hooks, reset_worker_manager,
+    set_current_job, set_current_worker_state, set_execution_hooks, uninstall_routed_stdout,
 )
 
 
@@ -16,10 +18,13 @@ class RoutineConfig(dict):
 
 __all__ = [
     "Connection", "ErrorHandler", "ErrorStrategy", "Event", "ExecutionContext",
-    "ExecutionRecord", "ExecutionStatus", "Flow", "FlowRegistry", "JobContext", "JobStatus",
-    "Routine", "RoutineConfig", "RoutineStatus", "Runtime", "Slot", "SlotDataPoint",
+    "ExecutionHooksInterface", "ExecutionRecord", "ExecutionStatus", "Flow", "FlowRegistry",
+    "JobContext", "JobStatus", "NullExecutionHooks", "RoutedStdout", "Routine",
+    "RoutineConfig", "RoutineStatus", "Runtime", "Slot", "SlotDataPoint",
     "SlotQueueFullError", "WorkerManager", "WorkerNotRunningError", "WorkerRegistry",
-    "WorkerState", "get_current_job", "get_current_job_id", "get_current_worker_state",
-    "get_flow_registry", "get_worker_manager", "get_worker_registry", "reset_worker_manager",
-    "set_current_job", "set_current_worker_state",
+    "WorkerState", "clear_job_output", "get_current_job", "get_current_job_id",
+    "get_current_worker_state", "get_execution_hooks", "get_flow_registry", "get_job_output",
+    "get_worker_manager", "get_worker_registry", "install_routed_stdout",
+    "reset_execution_hooks", "reset_worker_manager", "set_current_job",
+    "set_current_worker_state", "set_execution_hooks", "uninstall_routed_stdout",
 ]
