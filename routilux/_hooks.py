@@ -170,7 +170,7 @@ def call(hooks: ExecutionHooksInterface, name: str, *args: Any) -> Any:
     """``hooks.<name>(*args)``, detaching ``hooks`` if it raises; None after a failure."""
     try:
         return getattr(hooks, name)(*args)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any observer failure: log, detach, go on
         failed(hooks, name)
         return None
 

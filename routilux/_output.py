@@ -128,7 +128,7 @@ class RoutedStdout:
             return
         try:
             parent = self.real.parent_header
-        except Exception:  # a stream that only looks like ipykernel's
+        except Exception:  # noqa: BLE001 - a stream that only looks like ipykernel's
             return
         if parent:
             with self._lock:

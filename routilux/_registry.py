@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._flow import Flow
     from ._worker_state import WorkerState
+
+logger = logging.getLogger("routilux")
 
 
 class FlowRegistry:
@@ -25,6 +28,7 @@ class FlowRegistry:
         self._lock = threading.Lock()
         self._by_id: weakref.WeakValueDictionary[str, Flow] = weakref.WeakValueDictionary()
         self._by_name: dict[str, Flow] = {}
+        self._warned: set[str] = set()  # flow ids whose replacement was logged
 
     @classmethod
     def get_instance(cls) -> FlowRegistry:
@@ -34,9 +38,24 @@ class FlowRegistry:
             return cls._instance
 
     def register(self, flow: Flow) -> None:
-        """Register ``flow`` weakly under its ``flow_id`` (a newer flow with the id wins)."""
+        """Register ``flow`` weakly under its ``flow_id`` (a newer flow with the id wins).
+
+        A live, different flow already under that id is replaced: a re-run notebook cell
+        is legitimate. That is logged once per id (workers already running keep their own
+        flow; new posts by that name go to the new one).
+        """
         with self._lock:
+            old = self._by_id.get(flow.flow_id)
             self._by_id[flow.flow_id] = flow
+            warn = old is not None and old is not flow and flow.flow_id not in self._warned
+            if warn:
+                self._warned.add(flow.flow_id)
+        if warn:
+            logger.warning(
+                "a new Flow(%r) replaces the live flow with that id: exec/post by that name "
+                "now use the new one (running workers keep theirs); give flows distinct ids "
+                "to keep both. Said once per id.", flow.flow_id,
+            )
 
     def get(self, flow_id: str) -> Flow | None:
         with self._lock:

@@ -74,7 +74,10 @@ class RuntimeStatistics:
     ``pool_size`` is the size last set (the pool converges to it); ``threads`` the live
     pool threads; ``busy``/``idle`` threads; ``queued`` activations waiting in the run
     queue; ``jobs`` status -> count over every job posted; ``in_flight`` outstanding
-    activations, retries and re-checks; ``trace_dropped`` events the tracer discarded.
+    activations, retries and re-checks; ``trace_dropped`` events the tracer discarded;
+    ``shared_pool`` True for ``thread_pool_size=0`` (compat): ``pool_size`` then is the
+    process-wide pool's, shared with every other such runtime, so ``busy`` and ``queued``
+    include their work too.
     """
 
     pool_size: int
@@ -95,6 +98,7 @@ class RuntimeStatistics:
     trace_dropped: int
     uptime_s: float
     shut_down: bool
+    shared_pool: bool = False  # thread_pool_size=0: the process-wide 100-thread pool
 
 
 # ---------------------------------------------------------------------------------------
@@ -873,7 +877,10 @@ class Runtime:
         strict: bool = False,
         executor: Any = None,
     ) -> None:
-        size = check_pool_size(thread_pool_size, allow_zero=True)
+        if type(thread_pool_size) is int and thread_pool_size > 0:
+            size = thread_pool_size  # WorkerPool validates it (and warns once if huge)
+        else:
+            size = check_pool_size(thread_pool_size, allow_zero=True)  # 0, or raises
         from .executors._base import check_executor_choice
 
         self._executor = check_executor_choice(executor)
@@ -1085,7 +1092,9 @@ class Runtime:
 
         Names are validated before anything is created. The item is enqueued and the
         policy evaluated in this thread, so a full slot raises ``SlotQueueFullError``
-        here (and no job is registered). With ``max_queue_size`` set and the run queue
+        here (and no job is registered). ``data`` is a dict (copied); ``None`` is taken
+        as ``{}``, an item with no fields, because the docs trigger entry routines that
+        way; anything else raises ``TypeError``. With ``max_queue_size`` set and the run queue
         full, waits for room (``block``, up to ``timeout`` s) or raises ``QueueFullError``.
         """
         self._check_open()
@@ -1352,6 +1361,7 @@ class Runtime:
             workers=workers, tasks_completed=ps.completed,
             trace_dropped=tr.dropped if tr is not None else 0,
             uptime_s=time.monotonic() - self._started, shut_down=self._shut_down,
+            shared_pool=self.thread_pool is None,
         )
 
     def running_tasks(self) -> list[dict[str, Any]]:
@@ -1477,7 +1487,8 @@ class Runtime:
 
     def __repr__(self) -> str:
         s = self.statistics()
-        return (f"<Runtime pool={s.pool_size} busy={s.busy} queued={s.queued} "
+        pool = f"{s.pool_size} shared (thread_pool_size=0)" if s.shared_pool else s.pool_size
+        return (f"<Runtime pool={pool} busy={s.busy} queued={s.queued} "
                 f"jobs={s.running} running/{s.posted} posted{' shut down' if s.shut_down else ''}>")
 
 
