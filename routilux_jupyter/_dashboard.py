@@ -165,6 +165,31 @@ def _pump(dash_ref: weakref.ref[Dashboard], stop: threading.Event, interval_s: f
             return
 
 
+def _runtime_label(runtime: Runtime) -> str:
+    """How the title names a runtime: its notebook variable, else the flows it runs."""
+    name = None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        names = sorted(k for k, v in list(shell.user_ns.items())
+                       if v is runtime and not k.startswith("_"))
+        name = names[0] if names else None
+    flows: list[str] = []
+    for job in runtime.list_jobs():
+        if job.flow_id not in flows:
+            flows.append(job.flow_id)
+            if len(flows) > 3:
+                break
+    shown = ", ".join(flows[:3]) + (", ..." if len(flows) > 3 else "")
+    if name is not None:
+        return f"{name} (flows {shown})" if flows else name
+    return f"Runtime running {shown}" if flows else "Runtime (no flow posted yet)"
+
+
 class Dashboard:
     """A live view of one runtime: pool timeline, queue and busy threads, locks, counters.
 
@@ -211,7 +236,7 @@ class Dashboard:
         self._serial = next(_serial)
         self._runtime_ref: weakref.ref[Runtime] = weakref.ref(runtime)
         tracing = "on" if runtime.tracer is not None else "off"
-        self._runtime_text = f"Runtime at 0x{id(runtime):x}, tracing {tracing}"
+        self._runtime_text = f"{_runtime_label(runtime)}, tracing {tracing}"
         self.interval_s = float(interval_s)
         self._lock = threading.RLock()  # one tick, hello reply or action at a time
         self._model = DashboardModel(window_s=window_s, trace_samples=False)

@@ -16,6 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from routilux import Runtime, latest_runtime
+from routilux.monitoring import MonitoringRegistry
 from routilux.trace import Tracer
 
 from ._findings import DiagnosticsUnavailable, finding_dicts, findings_html, findings_text
@@ -59,9 +60,11 @@ def _monitor_args() -> None:
 def _trace_args() -> None:
     """(cell magic) Run the cell with tracing on, then show the static report.
 
-    The cell may create its own Runtime(trace=True); with --pool N it gets one named
-    `runtime`. The report (matplotlib charts and findings) also shows in notebooks viewed
-    without a kernel.
+    Every Runtime the cell creates or posts to records a trace while the cell runs
+    (routilux.monitoring.MonitoringRegistry); the report covers the one that recorded
+    most, and %routilux export / doctor afterwards default to it. With --pool N the cell
+    gets a fresh Runtime named `runtime`. The report (matplotlib charts and findings) also
+    shows in notebooks viewed without a kernel.
     """
 
 
@@ -162,7 +165,9 @@ class RoutiluxMagics(Magics):
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self._traced: weakref.ref[Runtime] | None = None  # the last %%routilux trace runtime
+        # the last %%routilux trace: its runtime (weakly) and the tracer that recorded it,
+        # which outlives tracing that only the magic had switched on
+        self._traced: tuple[weakref.ref[Runtime] | None, Tracer] | None = None
         self._monitors: list[Any] = []  # dashboards this magic opened (to replace on re-run)
 
     @line_cell_magic
@@ -208,11 +213,15 @@ class RoutiluxMagics(Magics):
             raise UsageError(f"{name!r} is a {type(value).__name__}, not a routilux {wanted}")
         return value
 
-    def _default_runtime(self, prefer_traced: bool) -> Runtime:
+    def _default_runtime(self, prefer_traced: bool) -> Any:
+        """The runtime to use; with ``prefer_traced``, what the last trace recorded: its
+        runtime while it still records into that tracer, else the tracer itself."""
         if prefer_traced and self._traced is not None:
-            traced = self._traced()
-            if traced is not None:
+            ref, tracer = self._traced
+            traced = ref() if ref is not None else None
+            if traced is not None and traced.tracer is tracer:
                 return traced
+            return tracer
         runtime = latest_runtime()
         if runtime is None:
             raise UsageError(
@@ -243,13 +252,18 @@ class RoutiluxMagics(Magics):
         self._monitors.append(dashboard)
         display(dashboard)
 
-    def _traced_runtimes(self) -> dict[int, tuple[Runtime, int]]:
-        found: dict[int, tuple[Runtime, int]] = {}
-        candidates = list(self.shell.user_ns.values())
+    def _traced_runtimes(self, session: int | None = None) -> dict[int, tuple[Any, Tracer]]:
+        """id(tracer) -> (runtime or None, tracer): notebook variables, the latest runtime
+        and (with ``session``) what monitoring traced since it began."""
+        found: dict[int, tuple[Any, Tracer]] = {}
+        candidates: list[Any] = list(self.shell.user_ns.values())
         candidates.append(latest_runtime())
         for value in candidates:
             if isinstance(value, Runtime) and value.tracer is not None:
-                found[id(value)] = (value, value.tracer.last_seq)
+                found[id(value.tracer)] = (value, value.tracer)
+        if session is not None:
+            for runtime, tracer in MonitoringRegistry.traced(since=session):
+                found.setdefault(id(tracer), (runtime, tracer))
         return found
 
     def _trace(self, args: Any, cell: str) -> None:
@@ -271,28 +285,41 @@ class RoutiluxMagics(Magics):
                     f"%%routilux trace: `runtime` is now a new Runtime(thread_pool_size="
                     f"{args.pool}, trace=True); the one it named before is still running"
                 )
-        before = self._traced_runtimes()
-        self.shell.run_cell(cell)
-        target = created
-        if target is None:
-            best = 0
-            for key, (runtime, last_seq) in self._traced_runtimes().items():
-                new = last_seq - before.get(key, (None, 0))[1]
-                if new > best:
-                    target, best = runtime, new
-        if target is None:
-            raise UsageError(
-                "%%routilux trace: the cell ran, but no traced runtime recorded anything; "
-                "create one with Runtime(trace=True), or use %%routilux trace --pool N and the "
-                "`runtime` it provides"
-            )
-        self._traced = weakref.ref(target)
-        if not target.is_shut_down and not target.wait_until_all_jobs_finished(args.timeout):
-            print(
-                f"%%routilux trace: jobs still running after {args.timeout:g} s; the report "
-                f"shows what happened so far"
-            )
-        display(report(target, diagnose=not args.no_diagnose, title="%%routilux trace"))
+        before = {key: tracer.last_seq for key, (_, tracer) in self._traced_runtimes().items()}
+        # Runtimes the cell creates, or posts to, trace while it runs (and until the report).
+        session = None if MonitoringRegistry.is_enabled() else MonitoringRegistry.enable()
+        try:
+            self.shell.run_cell(cell)
+            if created is not None:
+                target, tracer = created, created.tracer
+            else:
+                target, tracer, best = None, None, 0
+                for key, (runtime, tr) in self._traced_runtimes(session).items():
+                    new = tr.last_seq - before.get(key, 0)
+                    if new > best:
+                        target, tracer, best = runtime, tr, new
+            if tracer is None:
+                raise UsageError(
+                    "%%routilux trace: the cell ran, but no traced runtime recorded anything: "
+                    "it posted no job to a Runtime (every runtime the cell creates or posts "
+                    "to is traced while it runs)"
+                )
+            if target is not None:
+                self._traced = (weakref.ref(target), tracer)
+                if not target.is_shut_down and not target.wait_until_all_jobs_finished(
+                        args.timeout):
+                    print(
+                        f"%%routilux trace: jobs still running after {args.timeout:g} s; the "
+                        f"report shows what happened so far"
+                    )
+            source = target if target is not None and target.tracer is tracer else tracer
+            shown = report(source, diagnose=not args.no_diagnose, title="%%routilux trace")
+        finally:
+            if session is not None:
+                MonitoringRegistry.disable()
+        if target is None:  # collected already: keep what it recorded for export/doctor
+            self._traced = (None, tracer)
+        display(shown)
 
     def _doctor(self, args: Any) -> None:
         from IPython.display import display
@@ -383,9 +410,23 @@ class RoutiluxMagics(Magics):
         return self.shell.user_ns[name]
 
 
+_ROUTED: list[Any] = []  # the RoutedStdout load() installed (unload() removes only that)
+
+
 def load(ipython: Any) -> None:
-    """Register the magics on ``ipython``."""
+    """Register the magics on ``ipython``, and route ``print()`` in logic by job.
+
+    With routilux's RoutedStdout in place, text a routine's logic prints (on a pool
+    thread) appears under the cell that posted its job, not under whichever cell runs
+    when it prints (ipykernel 7 places a thread's output by its parent header), and
+    ``routilux.get_job_output(job_id)`` returns it per job.
+    """
+    from routilux import install_routed_stdout
+    from routilux.core.output import get_routed_stdout
+
     ipython.register_magics(RoutiluxMagics)
+    if get_routed_stdout() is None:
+        _ROUTED.append(install_routed_stdout(keep_default=True))
 
 
 def unload(ipython: Any) -> None:
@@ -393,6 +434,13 @@ def unload(ipython: Any) -> None:
     from ._dashboard import stop_all
 
     stop_all()
+    if _ROUTED:
+        from routilux import uninstall_routed_stdout
+        from routilux.core.output import get_routed_stdout
+
+        if get_routed_stdout() is _ROUTED[-1]:
+            uninstall_routed_stdout()
+        _ROUTED.clear()
     manager = ipython.magics_manager
     for kind in ("line", "cell"):
         manager.magics[kind].pop("routilux", None)

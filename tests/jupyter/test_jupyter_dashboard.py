@@ -386,7 +386,9 @@ def test_dashboard_displays_as_its_widget(runtime: Runtime) -> None:
     bundle = dash._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
-    assert data["text/plain"].startswith("routilux dashboard (Runtime at 0x")
+    # named by its notebook variable or its flows (issue 14), never by its address
+    assert data["text/plain"].startswith("routilux dashboard (Runtime")
+    assert "0x" not in data["text/plain"]
     dash.close()
 
 
