@@ -57,7 +57,9 @@ class ExecutionHooksInterface(ABC):
         self, job_context: JobContext, worker_state: WorkerState,
         status: str = "completed", error: Exception | None = None,
     ) -> None:
-        """A job reached its terminal status; ``error`` carries a failure's message."""
+        """A job reached its terminal status; ``error`` is the failure (the exception a
+        logic raised, else one whose text is the job's ``error``). Called right after the
+        transition, so ``job.wait()`` may return just before it."""
 
     @abstractmethod
     def on_routine_start(
