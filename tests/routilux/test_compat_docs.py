@@ -321,9 +321,8 @@ def test_statuses_still_filter_and_save_as_values(tmp_path: Path) -> None:
 
 
 def test_the_very_large_pool_warning_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="routilux"):
-        with running(thread_pool_size=1001):
-            pass
+    with caplog.at_level(logging.WARNING, logger="routilux"), running(thread_pool_size=1001):
+        pass
     assert [r.getMessage() for r in caplog.records].count(
         "thread_pool_size=1001 is very large; threads cost memory") == 1
 
