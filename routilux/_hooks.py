@@ -18,7 +18,7 @@ routine activations, emits and slot deliveries. Design:
 
 The tracer is not a hooks implementation: it keeps its own direct call sites, because a
 hooks dispatch per trace event (a method call plus argument objects) costs more than the
-tracer's one append on the traced hot path (see docs/hooks.md for the numbers).
+tracer's one append on the traced hot path (docs/compat.md has the numbers).
 """
 
 from __future__ import annotations
