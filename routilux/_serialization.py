@@ -20,7 +20,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _policies
 from ._error_handler import ErrorHandler
+from ._registry import FlowRegistry
 
 if TYPE_CHECKING:
     from ._flow import Flow
@@ -90,8 +92,6 @@ def policy_from_dict(data: Any) -> Any:
     """A built-in policy from its recorded type and config; None for custom ones."""
     if not isinstance(data, dict):
         return None
-    from . import _policies
-
     kind, config = data.get("type"), data.get("config") or {}
     try:
         if kind == "immediate":
@@ -151,7 +151,7 @@ def deserialize_flow(target: Any, data: Any) -> Flow:
         ValueError: an unsupported ``version``, or a connection naming a routine, event or
             slot the rebuilt routines lack.
     """
-    from ._routine import Routine
+    from ._routine import Routine  # lazy: _routine imports this module for its methods
 
     data = _check_mapping(data, "Flow")
     version = data.get("version")
@@ -166,8 +166,6 @@ def deserialize_flow(target: Any, data: Any) -> Flow:
         flow = target
         if data.get("flow_id") is not None and data["flow_id"] != flow.flow_id:
             flow.flow_id = data["flow_id"]
-            from ._registry import FlowRegistry
-
             FlowRegistry.get_instance().register(flow)
         if data.get("execution_timeout") is not None:
             flow.execution_timeout = data["execution_timeout"]
@@ -187,7 +185,7 @@ def deserialize_flow(target: Any, data: Any) -> Flow:
 
 def rebuild_routine(target: Any, data: Any) -> Routine:
     """A routine from ``Routine.serialize()`` output (class rebuilt when importable)."""
-    from ._routine import Routine
+    from ._routine import Routine  # lazy: _routine imports this module for its methods
 
     data = _check_mapping(data, "Routine")
     if isinstance(target, type):
