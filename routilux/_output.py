@@ -126,6 +126,14 @@ class RoutedStdout:
         """Called by the runtime in the posting thread: remember where that cell's output goes."""
         if not self._parents:
             return
+        act = _activation.get()
+        if act is not None and act.job is not None:
+            # posted from inside logic: the new job belongs where its poster's job does
+            with self._lock:
+                parent = self._origins.get(act.job.job_id)
+                if parent is not None:
+                    self._origins[job.job_id] = parent
+                    return
         try:
             parent = self.real.parent_header
         except Exception:  # noqa: BLE001 - a stream that only looks like ipykernel's
