@@ -193,7 +193,8 @@ class Routine:
 
     # -- setup --------------------------------------------------------------------------
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Make a subclass's ``setup`` hook run at most once per instance.
+        """Make a subclass's ``setup`` hook run at most once per instance (and remember
+        the class, so ``Routine.deserialize`` rebuilds it even when it is local).
 
         Upstream-style code calls ``routine.setup()`` itself before
         ``flow.add_routine(routine)``, which runs a pending setup too; without this the
@@ -201,6 +202,7 @@ class Routine:
         lets a ``super().setup()`` chain inside the first call run normally.
         """
         super().__init_subclass__(**kwargs)
+        _serialization.known_classes[_serialization.class_path(cls)] = cls
         setup = cls.__dict__.get("setup")
         if callable(setup) and not getattr(setup, "_routilux_once", False):
             cls.setup = _setup_once(setup)  # type: ignore[attr-defined]

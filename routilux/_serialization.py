@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -112,10 +113,19 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+# Routine subclasses defined in this process, by class_path (Routine.__init_subclass__
+# records them): a class local to a function, or of __main__, cannot be imported by name
+# but round-trips within the process. The newest class with a given path wins.
+known_classes: weakref.WeakValueDictionary[str, type] = weakref.WeakValueDictionary()
+
+
 def import_class(path: Any) -> type | None:
-    """The class named ``module:qualname``, or None when it cannot be imported here."""
+    """The class named ``module:qualname`` (defined here, or importable), else None."""
     if not isinstance(path, str) or ":" not in path:
         return None
+    known = known_classes.get(path)
+    if known is not None:
+        return known
     module_name, _, qualname = path.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)

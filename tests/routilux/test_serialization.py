@@ -132,6 +132,22 @@ def test_an_unimportable_class_comes_back_as_a_plain_routine(
                for r in caplog.records)
 
 
+def test_a_class_local_to_a_function_round_trips_in_the_same_process() -> None:
+    class Local(Routine):  # upstream's tests define routines inside test functions
+        def setup(self) -> None:
+            self.add_slot("input")
+            self.add_event("output")
+
+    flow = new_flow("local")
+    routine = Local()
+    routine.setup()
+    flow.add_routine(routine, "test")
+    restored = Flow()
+    restored.deserialize(flow.serialize())
+    assert type(restored.routines["test"]) is Local
+    assert list(restored.routines["test"].slots) == ["input"]
+
+
 def test_builtin_policies_come_back_with_their_config() -> None:
     r = Routine()
     r.add_slot("a")
