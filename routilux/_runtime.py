@@ -916,6 +916,7 @@ class Runtime:
         self._monitor = _Monitor(self)
         self._state_writes: dict[tuple[str, str], int] = {}
         self._tracer: Tracer | None = None
+        self._tracing_lock = threading.Lock()  # monitoring switching tracing on and off
         if isinstance(trace, Tracer):  # a Tracer is falsy while empty: test its type first
             self._tracer = trace
         elif trace:
@@ -934,7 +935,7 @@ class Runtime:
 
     def _start_tracing(self) -> None:
         """Monitoring was switched on after this runtime was made: trace from now on."""
-        with self._executor_lock:
+        with self._tracing_lock:
             if self._tracer is not None or not _monitoring.enabled:
                 return
             tracer = Tracer()
@@ -945,7 +946,7 @@ class Runtime:
 
     def _stop_tracing(self, tracer: Tracer) -> None:
         """Undo ``_start_tracing`` (monitoring switched off); events recorded stay in it."""
-        with self._executor_lock:
+        with self._tracing_lock:
             if self._tracer is tracer:
                 self._tracer = None
 
