@@ -188,13 +188,21 @@ _install_lock = threading.Lock()
 
 def install_routed_stdout(keep_default: bool = True,
                           max_buffer_chars: int = MAX_BUFFER_CHARS) -> RoutedStdout:
-    """Replace ``sys.stdout`` with a RoutedStdout (once; later calls return the same one)."""
+    """Replace ``sys.stdout`` with a RoutedStdout; returns it.
+
+    Idempotent while it is in place. If something swapped ``sys.stdout`` since (a test
+    runner's capture, IPython's ``capture_output``), a new one wraps the current stream.
+    """
     global routed, _replaced
     with _install_lock:
-        if routed is None:
-            _replaced = sys.stdout
-            routed = RoutedStdout(_replaced, keep_default, max_buffer_chars)
-            sys.stdout = routed
+        if routed is not None and sys.stdout is routed:
+            return routed
+        if isinstance(sys.stdout, RoutedStdout):  # installed by hand: adopt it
+            routed = sys.stdout
+            return routed
+        _replaced = sys.stdout
+        routed = RoutedStdout(_replaced, keep_default, max_buffer_chars)
+        sys.stdout = routed
         return routed
 
 

@@ -421,11 +421,12 @@ def load(ipython: Any) -> None:
     when it prints (ipykernel 7 places a thread's output by its parent header), and
     ``routilux.get_job_output(job_id)`` returns it per job.
     """
-    from routilux import install_routed_stdout
-    from routilux.core.output import get_routed_stdout
+    import sys
+
+    from routilux import RoutedStdout, install_routed_stdout
 
     ipython.register_magics(RoutiluxMagics)
-    if get_routed_stdout() is None:
+    if not isinstance(sys.stdout, RoutedStdout):
         _ROUTED.append(install_routed_stdout(keep_default=True))
 
 

@@ -139,3 +139,16 @@ def test_text_printed_outside_jobs_reaches_the_real_stream(clean_stdout: None) -
     install_routed_stdout()
     print("from the main thread")
     assert real.getvalue() == "from the main thread\n"
+
+
+def test_install_again_after_stdout_was_swapped_wraps_the_new_stream(clean_stdout: None) -> None:
+    first = install_routed_stdout()
+    assert install_routed_stdout() is first  # idempotent while in place
+    swapped = io.StringIO()
+    sys.stdout = swapped  # e.g. a test runner's capture, or IPython's capture_output
+    second = install_routed_stdout()
+    assert second is not first and sys.stdout is second and second.real is swapped
+    print("to the new stream")
+    assert swapped.getvalue() == "to the new stream\n"
+    uninstall_routed_stdout()
+    assert sys.stdout is swapped
