@@ -223,6 +223,17 @@ class WorkerState:
             return None
         return act.routine_id
 
+    @property
+    def _runtime(self) -> Any:
+        """compat: the Runtime running this worker, else None.
+
+        Upstream-style logic reads ``getattr(worker_state, "_runtime", None)`` and emits
+        only when it is set (``self.emit(..., runtime=rt, worker_state=worker_state)``).
+        """
+        ref = self.__dict__.get("_worker_ref")
+        worker = ref() if ref is not None else None
+        return worker.runtime if worker is not None else None
+
     # -- history ------------------------------------------------------------------------
     @property
     def execution_history(self) -> list[ExecutionRecord]:

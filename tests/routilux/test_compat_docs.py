@@ -359,3 +359,43 @@ def test_shared_pool_shows_in_repr_and_statistics() -> None:
         assert "pool=100 shared (thread_pool_size=0)" in repr(rt)
     with running(thread_pool_size=3) as rt:
         assert not rt.statistics().shared_pool and "pool=3 " in repr(rt)
+
+
+def test_upstream_style_logic_emits_through_worker_state_runtime() -> None:
+    """Upstream's integration tests emit only when ``worker_state._runtime`` is set."""
+    received: list[dict] = []
+
+    class Source(Routine):
+        def setup(self) -> None:
+            self.add_slot("input")
+            self.add_event("output")
+            self.set_activation_policy(immediate_policy())
+
+        def logic(self, input_data_list, **kwargs):
+            worker_state = kwargs.get("worker_state")
+            runtime = getattr(worker_state, "_runtime", None)
+            for data in input_data_list:
+                if runtime:
+                    self.emit("output", runtime=runtime, worker_state=worker_state, **data)
+
+    class Target(Routine):
+        def setup(self) -> None:
+            self.add_slot("input")
+            self.set_activation_policy(immediate_policy())
+
+        def logic(self, input_data_list, **kwargs):
+            received.extend(input_data_list)
+
+    flow = new_flow("upstream-style")
+    source, target = Source(), Target()
+    source.setup()
+    target.setup()
+    flow.add_routine(source, "source")
+    flow.add_routine(target, "target")
+    flow.connect("source", "output", "target", "input")
+    with running() as rt:
+        ws, job = rt.post(flow.flow_id, "source", "input", {"value": 42})
+        assert ws._runtime is rt
+        assert job.wait(JOIN_TIMEOUT) and rt.wait_until_all_workers_idle(JOIN_TIMEOUT)
+    assert received == [{"value": 42}]
+    assert WorkerState()._runtime is None
