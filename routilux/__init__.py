@@ -18,6 +18,7 @@ from ._context import (
     set_current_job,
     set_current_worker_state,
 )
+from ._entry import EntryJob
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import (
     QueueFullError,
@@ -27,7 +28,6 @@ from ._errors import (
     SlotQueueFullError,
     WorkerNotRunningError,
 )
-from ._entry import EntryJob
 from ._flow import Flow
 from ._hooks import (
     ExecutionHooksInterface,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT_S = 60  # seconds per program
-_BLOCK = re.compile(r"^(?P<indent>[ \t]*)\.\. code-block:: python[ \t]*$", re.M)
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*)\.\. code-block:: python[ \t]*$", re.MULTILINE)
 
 
 @dataclass
@@ -67,7 +67,7 @@ def code_blocks(text: str) -> list[str]:
 
 
 def is_runtime_program(code: str) -> bool:
-    imports = re.search(r"^\s*(from routilux|import routilux)", code, re.M)
+    imports = re.search(r"^\s*(from routilux|import routilux)", code, re.MULTILINE)
     return bool(imports) and "Runtime(" in code and ("Flow(" in code or "Flow.deserialize" in code)
 
 
@@ -90,7 +90,7 @@ def run_page(path: Path, page_imports: bool, python: str) -> list[Result]:
             seen_imports.extend(import_lines(code))
             try:
                 proc = subprocess.run(
-                    [python, "-c", source], cwd=cwd, env=env, capture_output=True,
+                    [python, "-c", source], check=False, cwd=cwd, env=env, capture_output=True,
                     text=True, timeout=TIMEOUT_S,
                 )
                 ok = proc.returncode == 0 and "Traceback (most recent call last)" not in proc.stderr
