@@ -941,6 +941,9 @@ class Runtime:
             tracer = Tracer()
             self._tracer = tracer
         _monitoring.adopt(self, tracer, attached=True)
+        if not _monitoring.enabled:  # switched off meanwhile: its disable() missed us
+            self._stop_tracing(tracer)
+            return
         self._monitor.start_sampling()
         _context.set_default_tracer_runtime(self)
 
