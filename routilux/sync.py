@@ -1,17 +1,25 @@
-"""Named locks and a semaphore that trace their waits and find deadlocks.
+"""Named locks and a semaphore that trace their waits, their order, and find deadlocks.
 
 ``TracedLock``, ``TracedRLock`` and ``TracedSemaphore`` are drop-ins for ``threading``'s
 (context manager, ``acquire(blocking=True, timeout=-1) -> bool``, ``release()``,
 ``locked()``), with a name used in trace events and error messages.
 
 What they guarantee:
-- An uncontended acquire takes the inner ``threading`` primitive without blocking and notes
-  the owner; it records nothing and never touches a shared structure.
+- An uncontended acquire takes the inner ``threading`` primitive without blocking and
+  notes, in one dict operation, that this thread now holds it; it records nothing.
 - A contended acquire records ``lock.wait``, then ``lock.acquired`` (value: seconds waited)
   and, at the matching release, ``lock.released`` (value: seconds held); or ``lock.timeout``
-  (value: seconds waited) when ``timeout`` runs out. Events go to the ``tracer=`` given,
-  else to the tracer of the current runtime (``routilux._context.current_tracer``); with
-  neither, nothing is recorded but deadlocks are still found.
+  (value: seconds waited) when ``timeout`` runs out. A holder that others waited for records
+  ``lock.released`` too, with the waiting it caused (``detail.caused_s``) and where it took
+  the lock (``detail.site``). Events go to the ``tracer=`` given, else to the tracer of the
+  current runtime (``routilux._context.current_tracer``); with neither, nothing is recorded
+  but deadlocks are still found.
+- Lock order: a thread that takes lock B while it holds lock A records ``lock.order``
+  (A -> B, with the routine and the file:line of the acquire) the first time that edge is
+  seen by that tracer. Acquires with ``blocking=False`` (they cannot wait, so they cannot
+  deadlock) and re-acquires of a ``TracedRLock`` its thread holds make no edge, and neither
+  do locks taken one after another. ``routilux.diagnostics`` turns cycles of these edges
+  into ``lock_order`` findings, deadlock or not.
 - While it waits, a thread is in the process-wide wait-for graph and looks for a cycle
   through itself every ``WAIT_SLICE`` seconds. A cycle is recorded once as
   ``deadlock.detected``; with the action "raise" (default) the thread that found it raises
@@ -19,12 +27,38 @@ What they guarantee:
 - Unlike ``threading.Lock``, a ``TracedLock`` may only be released by the thread that holds
   it, so that the owner the deadlock finder relies on is true. A semaphore, as in
   ``threading``, may be released by any thread.
+
+Design: what each thread holds.
+- ``_tops`` maps a thread ident to the last traced primitive it took and still holds (a
+  lock itself, or a ``_Permit`` of a semaphore); each of those points at the one below it
+  (``_below``), so a thread's chain lists what it holds, newest first. The uncontended
+  fast path of ``TracedLock`` is one ``setdefault`` on acquire and one ``pop`` on release,
+  which tells at once whether the thread held something already (then the slow path
+  records order edges) and, at release, whether the caller is the holder. That is also why
+  ``TracedLock`` keeps no owner field: its owner is the thread whose chain holds it, and
+  only the slow paths (deadlock checks, error messages) look that up.
+- Order: the chain is only written by its own thread; while it is pushed or popped
+  nothing else holds the GIL. The owner is recorded after the inner lock is taken and
+  cleared before it is released, which is what ``_deadlock`` relies on.
+- A holder's release goes the slow way (``_slow``) when it took the lock over another
+  (nested), after a traced wait, or when a thread started waiting for it. Waiters register
+  in the lock's ``_Contention`` and set ``_slow`` again every wait slice, so a thread that
+  barges in and holds the lock for a long while is charged too.
+
+Rejected: a ``threading.local`` stack per thread (one attribute look-up costs about what
+the whole uncontended acquire does); recording the caller's file:line on every acquire
+(a frame look-up per acquire: it would double the fast path) - the holder's site is taken
+at its slow release instead, where ``with lock:`` reports the line of the ``with``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import sys
 import threading
+import weakref
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -45,6 +79,7 @@ __all__ = [
 ]
 
 WAIT_SLICE = 0.05  # seconds a contended acquire waits before it looks for a deadlock again
+MAX_CHAIN = 256  # primitives walked per thread chain; guards against a torn read
 
 DeadlockAction = Literal["raise", "report"]
 _DEADLOCK_ACTIONS: tuple[str, ...] = ("raise", "report")
@@ -53,6 +88,19 @@ _deadlock_action: str = "raise"
 _graph = WaitForGraph()
 _get_ident = threading.get_ident
 _logger = logging.getLogger("routilux")
+
+# Thread ident -> the newest traced primitive it holds (see "Design" above).
+_tops: dict[int, Any] = {}
+_tops_setdefault = _tops.setdefault
+_tops_pop = _tops.pop
+_tops_get = _tops.get
+
+_serials = itertools.count(1)  # lock ids in ``lock.order`` events, unique in this process
+_contention_mutex = threading.Lock()  # guards every _Contention; never held while waiting
+# id(tracer) -> (weak ref to it, {(held serial, acquired serial): seq of its lock.order})
+_order_seen: dict[int, tuple[weakref.ref[Any], dict[tuple[int, int], int]]] = {}
+_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+_THREADING_FILE = os.path.normcase(os.path.abspath(threading.__file__))
 
 
 def set_deadlock_action(action: DeadlockAction) -> None:
@@ -141,6 +189,17 @@ def _thread_name(ident: int | None) -> str | None:
     return f"thread {ident} (exited)"
 
 
+def _site() -> str | None:
+    """file:line of the nearest caller outside this module and ``threading``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.normcase(frame.f_code.co_filename)
+        if path != _THIS_FILE and path != _THREADING_FILE:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
 def _check_timeout(blocking: bool, timeout: float | None) -> float:
     """Validate like ``threading.Lock.acquire``; returns the timeout, -1 meaning forever."""
     if timeout is None:
@@ -160,13 +219,216 @@ def _check_name(name: object, kind: str) -> str:
     return name
 
 
+# --------------------------------------------------------------------------------------
+# What each thread holds: the chains
+# --------------------------------------------------------------------------------------
+class _Permit:
+    """One semaphore permit in its holder's chain (a lock is its own chain node)."""
+
+    __slots__ = ("_below", "dead", "hold", "lock")
+
+    def __init__(self, lock: TracedSemaphore, hold: _Hold | None) -> None:
+        self.lock = lock
+        self.hold = hold
+        self._below: Any = None
+        self.dead = False  # given back by another thread: its holder's chain skips it
+
+
+def _held_by(node: Any) -> list[Any]:
+    """The primitives in a chain, newest first (dead permits skipped, duplicates kept once)."""
+    out: list[Any] = []
+    for _ in range(MAX_CHAIN):
+        if node is None:
+            break
+        if type(node) is _Permit:
+            if not node.dead and node.lock not in out:
+                out.append(node.lock)
+        elif node not in out:
+            out.append(node)
+        node = node._below
+    return out
+
+
+def _chain_owners(prim: Any) -> tuple[int, ...]:
+    """The threads whose chain holds ``prim`` (slow: walks every chain; for diagnostics)."""
+    owners = []
+    for ident, top in list(_tops.items()):
+        node = top
+        for _ in range(MAX_CHAIN):
+            if node is None:
+                break
+            if node is prim:
+                owners.append(ident)
+                break
+            node = node._below
+    return tuple(owners)
+
+
+def _push(me: int, node: Any, top: Any, prim: Any, blocking: bool) -> None:
+    """Put ``node`` on top of ``top`` in this thread's chain; note the order if it blocks."""
+    node._below = top
+    _tops[me] = node
+    if blocking:
+        _note_order(top, prim)
+
+
+def _set_top(me: int, node: Any) -> None:
+    """Make ``node`` (or the first live node below it) this thread's top, or clear it."""
+    while type(node) is _Permit and node.dead:
+        node = node._below
+    if node is None:
+        _tops_pop(me, None)
+    else:
+        _tops[me] = node
+
+
+def _unlink(me: int, node: Any) -> bool:
+    """Take ``node`` out of this thread's chain wherever it is; False if it is not there."""
+    top = _tops_get(me)
+    if top is node:
+        _set_top(me, node._below)
+        node._below = None
+        return True
+    above = top
+    for _ in range(MAX_CHAIN):
+        if above is None:
+            return False
+        below = above._below
+        if below is node:
+            above._below = node._below
+            node._below = None
+            return True
+        above = below
+    return False
+
+
+# --------------------------------------------------------------------------------------
+# Lock order
+# --------------------------------------------------------------------------------------
+def _seen_edges(tracer: Any) -> dict[tuple[int, int], int]:
+    key = id(tracer)
+    entry = _order_seen.get(key)
+    if entry is None or entry[0]() is not tracer:
+
+        def forget(ref: weakref.ref[Any], key: int = key) -> None:
+            current = _order_seen.get(key)
+            if current is not None and current[0] is ref:
+                del _order_seen[key]
+
+        try:
+            entry = (weakref.ref(tracer, forget), {})
+        except TypeError:  # a tracer without weak references: remember it as long as it lives
+            entry = (lambda tracer=tracer: tracer, {})  # type: ignore[assignment]
+        _order_seen[key] = entry  # type: ignore[assignment]
+    return entry[1]
+
+
+def _still_held(tracer: Any, seq: int) -> bool:
+    """Whether the tracer still holds the event recorded at ``seq`` (not cleared, not dropped)."""
+    last = getattr(tracer, "last_seq", None)
+    if not isinstance(last, int):
+        return True  # a stand-in tracer that keeps everything
+    base = getattr(tracer, "_base_seq", 0)
+    capacity = getattr(tracer, "capacity", None)
+    if seq <= base:
+        return False
+    return not (isinstance(capacity, int) and last - seq >= capacity)
+
+
+def _note_order(top: Any, prim: Any) -> None:
+    """Record ``held -> prim`` for each primitive this thread holds, once per tracer."""
+    tracer = prim._tracer if prim._tracer is not None else _context.current_tracer()
+    if tracer is None:
+        return
+    seen = _seen_edges(tracer)
+    serial = prim._serial
+    new = []
+    for held in _held_by(top):
+        if held is prim:
+            continue
+        seq = seen.get((held._serial, serial))
+        if seq is None or not _still_held(tracer, seq):
+            new.append(held)
+    if not new:
+        return
+    where = _where()
+    site = _site()
+    for held in new:
+        _record(tracer, "lock.order", prim.name, where, detail={
+            "held": held.name, "held_id": held._serial,
+            "acquired": prim.name, "acquired_id": serial, "site": site,
+        })
+        last = getattr(tracer, "last_seq", 0)
+        seen[(held._serial, serial)] = last if isinstance(last, int) else 0
+
+
+# --------------------------------------------------------------------------------------
+# Contention charged to the holder
+# --------------------------------------------------------------------------------------
+class _Contention:
+    """Who waits for one primitive now, and the waiting not yet charged to a holder.
+
+    Guarded by ``_contention_mutex``. Each waiter's cell holds the monotonic time up to
+    which its wait has been charged; a holder's release charges every waiter from there to
+    now and moves the mark. A wait that ends without the lock (timeout, deadlock) leaves its
+    uncharged part for the next release to collect.
+    """
+
+    __slots__ = ("uncharged_n", "uncharged_s", "waits")
+
+    def __init__(self) -> None:
+        self.waits: dict[int, list[float]] = {}
+        self.uncharged_s = 0.0
+        self.uncharged_n = 0
+
+
+def _charge(prim: Any) -> tuple[float, int]:
+    """The waiting ``prim``'s holder caused since the last charge: (seconds, waiters)."""
+    cont = prim._cont
+    if cont is None:
+        return 0.0, 0
+    with _contention_mutex:
+        now = monotonic()
+        caused, waiters = cont.uncharged_s, cont.uncharged_n
+        cont.uncharged_s, cont.uncharged_n = 0.0, 0
+        for cell in cont.waits.values():
+            caused += max(0.0, now - cell[0])
+            cell[0] = now
+            waiters += 1
+    return caused, waiters
+
+
+def _record_release(
+    prim: Any, hold: _Hold | None, caused: float, waiters: int, site: str | None
+) -> None:
+    """``lock.released`` for a traced hold, or for any hold others waited for."""
+    if hold is None and not waiters:
+        return
+    now = monotonic()
+    detail = None
+    if waiters:
+        detail = {"caused_s": round(caused, 6), "waiters": waiters, "site": site}
+    if hold is not None:
+        _record(hold.tracer, "lock.released", prim.name, hold.where, now - hold.since, detail)
+        return
+    tracer = prim._tracer if prim._tracer is not None else _context.current_tracer()
+    _record(tracer, "lock.released", prim.name, _where(), None, detail)
+
+
 class _TracedPrimitive:
     """What the three primitives share: the name, the tracer, and the contended wait."""
 
-    __slots__ = ("__weakref__", "_tracer", "name")
+    __slots__ = ("__weakref__", "_cont", "_serial", "_slow", "_tracer", "name")
 
     name: str
     _tracer: Tracer | None
+
+    def _init(self, name: str, tracer: Tracer | None) -> None:
+        self.name = name
+        self._tracer = tracer
+        self._serial = next(_serials)
+        self._cont: _Contention | None = None
+        self._slow = False  # the release must take the slow path (see the module docstring)
 
     def _owner_idents(self) -> tuple[int, ...]:
         raise NotImplementedError
@@ -185,6 +447,27 @@ class _TracedPrimitive:
             DeadlockError: this thread found a cycle through itself, and the action is "raise".
         """
         me = _get_ident()
+        with _contention_mutex:
+            cont = self._cont
+            if cont is None:
+                cont = self._cont = _Contention()
+            cell = cont.waits[me] = [monotonic()]
+        # Set before the holder is read: a holder that released without seeing it had
+        # released before this thread could name it.
+        self._slow = True
+        acquired = False
+        try:
+            hold = self._wait_sliced(me, timeout)
+            acquired = hold is not None
+            return hold
+        finally:
+            with _contention_mutex:
+                cont.waits.pop(me, None)
+                if not acquired:  # no holder's release will charge the rest of this wait
+                    cont.uncharged_s += max(0.0, monotonic() - cell[0])
+                    cont.uncharged_n += 1
+
+    def _wait_sliced(self, me: int, timeout: float) -> _Hold | None:
         tracer = self._tracer if self._tracer is not None else _context.current_tracer()
         where = _where()
         if tracer is not None:
@@ -206,6 +489,7 @@ class _TracedPrimitive:
                     if remaining <= 0:
                         break
                     slice_s = min(slice_s, remaining)
+                self._slow = True  # charge whoever holds it now, even one that barged in
                 if self._try_acquire(slice_s):
                     _graph.discard(me)
                     in_graph = False
@@ -243,37 +527,53 @@ class _TracedPrimitive:
         )
 
 
-class _TracedOwner(NamedTuple):
-    """The owner of a lock taken after a traced wait: its release is traced too."""
-
-    ident: int
-    hold: _Hold
-
-
-def _ident_of(owner: int | _TracedOwner | None) -> int | None:
-    if owner is None or type(owner) is int:
-        return owner
-    return owner.ident  # type: ignore[union-attr]
-
-
 class _SingleOwner(_TracedPrimitive):
-    """A primitive over one inner lock held by at most one thread (Lock and RLock)."""
+    """A primitive over one inner lock held by at most one thread (Lock and RLock).
 
-    __slots__ = ()
+    The lock is its own node in its holder's chain (``_below``); ``_hold`` is set when it
+    was taken after a traced wait, so that its release is traced too.
+    """
 
-    _owner: Any
+    __slots__ = ("_below", "_hold", "_lock")
+
     _lock: Any
 
-    def _owner_idents(self) -> tuple[int, ...]:
-        owner = _ident_of(self._owner)
-        return () if owner is None else (owner,)
+    def _init(self, name: str, tracer: Tracer | None) -> None:
+        _TracedPrimitive._init(self, name, tracer)
+        self._lock = threading.Lock()
+        self._below: Any = None
+        self._hold: _Hold | None = None
 
     def _try_acquire(self, timeout: float) -> bool:
         return self._lock.acquire(True, timeout)
 
+    def _nest(self, top: Any, blocking: bool) -> None:
+        """Just acquired while this thread held ``top``: go on top of it, note the order."""
+        self._slow = True  # the release must put ``top`` back
+        _push(_get_ident(), self, top, self, blocking)
+
+    def _own_after_wait(self, me: int, hold: _Hold) -> None:
+        self._hold = hold
+        self._slow = True
+        top = _tops_setdefault(me, self)
+        if top is not self:
+            _push(me, self, top, self, True)
+
+    def _free(self, me: int) -> None:
+        """Leave this thread's chain, then release the inner lock; trace what needs it.
+
+        The caller has checked that this thread holds the lock and is done with it.
+        """
+        self._slow = False
+        hold, self._hold = self._hold, None
+        _unlink(me, self)
+        caused, waiters = _charge(self)
+        _record_release(self, hold, caused, waiters, _site() if waiters else None)
+        self._lock.release()
+
 
 class TracedLock(_SingleOwner):
-    """A named ``threading.Lock`` that traces contended waits and finds deadlocks.
+    """A named ``threading.Lock`` that traces contended waits and lock order, and finds deadlocks.
 
     Not reentrant: a thread that acquires it twice deadlocks with itself, which is
     reported like any other deadlock. Only the holder may release it.
@@ -283,17 +583,13 @@ class TracedLock(_SingleOwner):
         tracer: record into this tracer instead of the current runtime's.
     """
 
-    # _owner is None (free), the holder's ident, or a _TracedOwner. The fast paths compare
-    # it with the caller's ident, so a traced hold falls through to the slow path.
-    __slots__ = ("_lock", "_owner")
+    # Its owner is the thread whose chain holds it (see the module docstring).
+    __slots__ = ()
 
     _SELF_WAIT_HINT = "a TracedLock is not reentrant; use TracedRLock to take it again"
 
     def __init__(self, name: str, tracer: Tracer | None = None) -> None:
-        self.name = _check_name(name, "TracedLock")
-        self._tracer = tracer
-        self._lock = threading.Lock()
-        self._owner: int | _TracedOwner | None = None
+        self._init(_check_name(name, "TracedLock"), tracer)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the lock, as ``threading.Lock.acquire``.
@@ -302,7 +598,9 @@ class TracedLock(_SingleOwner):
             DeadlockError: waiting would never end (action "raise").
         """
         if timeout == -1 and self._lock.acquire(False):
-            self._owner = _get_ident()
+            top = _tops_setdefault(_get_ident(), self)
+            if top is not self:
+                self._nest(top, blocking)
             return True
         return self._acquire_contended(blocking, timeout)
 
@@ -311,14 +609,17 @@ class TracedLock(_SingleOwner):
     def _acquire_contended(self, blocking: bool, timeout: float) -> bool:
         timeout = _check_timeout(blocking, timeout)
         if self._lock.acquire(False):
-            self._owner = _get_ident()
+            top = _tops_setdefault(_get_ident(), self)
+            if top is not self:
+                self._nest(top, blocking)
             return True
         if not blocking or timeout == 0:
             return False
+        me = _get_ident()
         hold = self._wait(timeout)
         if hold is None:
             return False
-        self._owner = _TracedOwner(_get_ident(), hold)
+        self._own_after_wait(me, hold)
         return True
 
     def release(self) -> None:
@@ -327,55 +628,59 @@ class TracedLock(_SingleOwner):
         Raises:
             RuntimeError: the lock is not held, or another thread holds it.
         """
-        if self._owner != _get_ident():
-            return self._release_traced()
-        self._owner = None
-        self._lock.release()
+        me = _get_ident()
+        top = _tops_pop(me, None)
+        if top is self and not self._slow:
+            self._lock.release()
+            return
+        self._release_slow(me, top)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self._owner != _get_ident():
-            return self._release_traced()
-        self._owner = None
-        self._lock.release()
+        me = _get_ident()
+        top = _tops_pop(me, None)
+        if top is self and not self._slow:
+            self._lock.release()
+            return
+        self._release_slow(me, top)
 
-    def _release_traced(self) -> None:
-        owner = self._owner
-        if type(owner) is not _TracedOwner or owner.ident != _get_ident():
-            raise self._release_error(_ident_of(owner), "release unlocked lock")
-        self._owner = None
-        self._lock.release()
-        hold = owner.hold
-        _record(hold.tracer, "lock.released", self.name, hold.where, monotonic() - hold.since)
+    def _release_slow(self, me: int, top: Any) -> None:
+        if top is not None:
+            _tops[me] = top  # put the chain back as it was; _free takes this lock out
+        if self not in _held_by(top):
+            owners = _chain_owners(self)
+            raise self._release_error(owners[0] if owners else None, "release unlocked lock")
+        self._free(me)
+
+    def _owner_idents(self) -> tuple[int, ...]:
+        return _chain_owners(self)
 
     def locked(self) -> bool:
         """Whether some thread holds the lock."""
         return self._lock.locked()
 
     def __repr__(self) -> str:
-        owner = _ident_of(self._owner)
-        state = "unlocked" if owner is None else f"locked by {_thread_name(owner)}"
+        owners = _chain_owners(self)
+        state = f"locked by {_thread_name(owners[0])}" if owners else "unlocked"
         return f"<TracedLock {self.name!r} {state}>"
 
 
 class TracedRLock(_SingleOwner):
-    """A named ``threading.RLock`` that traces contended waits and finds deadlocks.
+    """A named ``threading.RLock`` that traces contended waits and lock order, and finds deadlocks.
 
-    The holder may acquire it again; it is free once released as many times. Works with
-    ``threading.Condition``.
+    The holder may acquire it again (no order edge: it cannot wait); it is free once
+    released as many times. Works with ``threading.Condition``.
 
     Args:
         name: shown in trace events and error messages.
         tracer: record into this tracer instead of the current runtime's.
     """
 
-    # _owner as in TracedLock; _count is how many times the owner holds it.
-    __slots__ = ("_count", "_lock", "_owner")
+    # _owner is the holder's ident (None: free), _count how many times it holds it.
+    __slots__ = ("_count", "_owner")
 
     def __init__(self, name: str, tracer: Tracer | None = None) -> None:
-        self.name = _check_name(name, "TracedRLock")
-        self._tracer = tracer
-        self._lock = threading.Lock()
-        self._owner: int | _TracedOwner | None = None
+        self._init(_check_name(name, "TracedRLock"), tracer)
+        self._owner: int | None = None
         self._count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -391,27 +696,31 @@ class TracedRLock(_SingleOwner):
         if timeout == -1 and self._lock.acquire(False):
             self._owner = me
             self._count = 1
+            top = _tops_setdefault(me, self)
+            if top is not self:
+                self._nest(top, blocking)
             return True
         return self._acquire_contended(me, blocking, timeout)
 
     __enter__ = acquire
 
     def _acquire_contended(self, me: int, blocking: bool, timeout: float) -> bool:
-        if _ident_of(self._owner) == me:  # held after a traced wait
-            self._count += 1
-            return True
         timeout = _check_timeout(blocking, timeout)
         if self._lock.acquire(False):
             self._owner = me
             self._count = 1
+            top = _tops_setdefault(me, self)
+            if top is not self:
+                self._nest(top, blocking)
             return True
         if not blocking or timeout == 0:
             return False
         hold = self._wait(timeout)
         if hold is None:
             return False
-        self._owner = _TracedOwner(me, hold)
+        self._owner = me
         self._count = 1
+        self._own_after_wait(me, hold)
         return True
 
     def release(self) -> None:
@@ -420,38 +729,34 @@ class TracedRLock(_SingleOwner):
         Raises:
             RuntimeError: this thread does not hold the lock.
         """
-        if self._owner != _get_ident():
-            return self._release_traced()
+        me = _get_ident()
+        if self._owner != me:
+            raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count - 1
         self._count = count
         if not count:
-            self._owner = None
-            self._lock.release()
+            self._release_last(me)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self._owner != _get_ident():
-            return self._release_traced()
+        me = _get_ident()
+        if self._owner != me:
+            raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count - 1
         self._count = count
         if not count:
-            self._owner = None
-            self._lock.release()
+            self._release_last(me)
 
-    def _release_traced(self) -> None:
-        owner = self._owner
-        if type(owner) is not _TracedOwner or owner.ident != _get_ident():
-            raise self._release_error(_ident_of(owner), "cannot release un-acquired lock")
-        self._count -= 1
-        if not self._count:
-            self._free()
-
-    def _free(self) -> None:
-        owner = self._owner
+    def _release_last(self, me: int) -> None:
         self._owner = None
-        self._lock.release()
-        if type(owner) is _TracedOwner:
-            hold = owner.hold
-            _record(hold.tracer, "lock.released", self.name, hold.where, monotonic() - hold.since)
+        if not self._slow and _tops_get(me) is self:
+            del _tops[me]
+            self._lock.release()
+            return
+        self._free(me)
+
+    def _owner_idents(self) -> tuple[int, ...]:
+        owner = self._owner
+        return () if owner is None else (owner,)
 
     def locked(self) -> bool:
         """Whether some thread holds the lock."""
@@ -459,15 +764,16 @@ class TracedRLock(_SingleOwner):
 
     # threading.Condition uses these three to release a reentrant lock fully while waiting.
     def _is_owned(self) -> bool:
-        return _ident_of(self._owner) == _get_ident()
+        return self._owner == _get_ident()
 
     def _release_save(self) -> int:
-        owner = _ident_of(self._owner)
-        if owner != _get_ident():
-            raise self._release_error(owner, "cannot release un-acquired lock")
+        me = _get_ident()
+        if self._owner != me:
+            raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count
         self._count = 0
-        self._free()
+        self._owner = None
+        self._free(me)
         return count
 
     def _acquire_restore(self, count: int) -> None:
@@ -475,18 +781,19 @@ class TracedRLock(_SingleOwner):
         self._count = count
 
     def __repr__(self) -> str:
-        owner = _ident_of(self._owner)
+        owner = self._owner
         if owner is None:
             return f"<TracedRLock {self.name!r} unlocked>"
         return f"<TracedRLock {self.name!r} locked by {_thread_name(owner)} count={self._count}>"
 
 
 class TracedSemaphore(_TracedPrimitive):
-    """A named ``threading.Semaphore`` that traces contended waits and finds deadlocks.
+    """A named ``threading.Semaphore`` that traces contended waits and lock order, and finds deadlocks.
 
-    Every thread holding a permit counts as an owner in the wait-for graph. As with
-    ``threading.Semaphore``, any thread may release (it then gives back a permit of its
-    own if it has one, else one of another holder's), and releasing more than was
+    Every thread holding a permit counts as an owner in the wait-for graph, and a permit
+    taken while holding a lock (or the other way round) is an order edge like a lock's.
+    As with ``threading.Semaphore``, any thread may release (it then gives back a permit of
+    its own if it has one, else one of another holder's), and releasing more than was
     acquired raises the count.
 
     Args:
@@ -498,14 +805,14 @@ class TracedSemaphore(_TracedPrimitive):
     __slots__ = ("_available", "_meta", "_owners", "_sem")
 
     def __init__(self, name: str, value: int = 1, tracer: Tracer | None = None) -> None:
-        self.name = _check_name(name, "TracedSemaphore")
+        name = _check_name(name, "TracedSemaphore")
         if value < 0:
             raise ValueError(f"semaphore initial value must be >= 0; got {value!r}")
-        self._tracer = tracer
+        self._init(name, tracer)
         self._sem = threading.Semaphore(value)
         self._meta = threading.Lock()  # guards _owners and _available, never held while waiting
-        # Holder ident -> one entry per permit it holds (a _Hold if that acquire was traced).
-        self._owners: dict[int, list[_Hold | None]] = {}
+        # Holder ident -> one _Permit per permit it holds (its hold set if that acquire waited).
+        self._owners: dict[int, list[_Permit]] = {}
         self._available = value
 
     def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
@@ -515,29 +822,35 @@ class TracedSemaphore(_TracedPrimitive):
             DeadlockError: waiting would never end (action "raise").
         """
         if (timeout == -1 or timeout is None) and self._sem.acquire(False):
-            self._add_owner(None)
+            self._add_owner(None, blocking)
             return True
         timeout = _check_timeout(blocking, timeout)
         if self._sem.acquire(False):
-            self._add_owner(None)
+            self._add_owner(None, blocking)
             return True
         if not blocking or timeout == 0:
             return False
         hold = self._wait(timeout)
         if hold is None:
             return False
-        self._add_owner(hold)
+        self._add_owner(hold, True)
         return True
 
-    def _add_owner(self, hold: _Hold | None) -> None:
+    def _add_owner(self, hold: _Hold | None, blocking: bool) -> None:
         me = _get_ident()
+        permit = _Permit(self, hold)
         with self._meta:
             self._available -= 1
             permits = self._owners.get(me)
             if permits is None:
-                self._owners[me] = [hold]
+                self._owners[me] = [permit]
             else:
-                permits.append(hold)
+                permits.append(permit)
+        top = _tops_get(me)
+        if top is None:
+            _tops[me] = permit
+        else:
+            _push(me, permit, top, self, blocking)
 
     def _owner_idents(self) -> tuple[int, ...]:
         with self._meta:
@@ -562,16 +875,25 @@ class TracedSemaphore(_TracedPrimitive):
                 if holder is None:
                     break
                 permits = self._owners[holder]
-                hold = permits.pop()
+                permit = permits.pop()
                 if not permits:
                     del self._owners[holder]
-                if hold is not None:
-                    ended.append(hold)
+                if holder == me:
+                    _unlink(me, permit)
+                else:
+                    permit.dead = True  # its holder's chain skips it from now on
+                if permit.hold is not None:
+                    ended.append(permit.hold)
             self._available += n
+        caused, waiters = _charge(self)
+        site = _site() if waiters else None
+        if ended:
+            _record_release(self, ended[0], caused, waiters, site)
+            for hold in ended[1:]:
+                _record_release(self, hold, 0.0, 0, None)
+        else:
+            _record_release(self, None, caused, waiters, site)
         self._sem.release(n)
-        now = monotonic()
-        for hold in ended:
-            _record(hold.tracer, "lock.released", self.name, hold.where, now - hold.since)
 
     def locked(self) -> bool:
         """Whether no permit is free right now."""
