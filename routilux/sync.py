@@ -451,13 +451,14 @@ class _TracedPrimitive:
             cont = self._cont
             if cont is None:
                 cont = self._cont = _Contention()
-            cell = cont.waits[me] = [monotonic()]
+            started = monotonic()
+            cell = cont.waits[me] = [started]
         # Set before the holder is read: a holder that released without seeing it had
         # released before this thread could name it.
         self._slow = True
         acquired = False
         try:
-            hold = self._wait_sliced(me, timeout)
+            hold = self._wait_sliced(me, started, timeout)
             acquired = hold is not None
             return hold
         finally:
@@ -467,7 +468,7 @@ class _TracedPrimitive:
                     cont.uncharged_s += max(0.0, monotonic() - cell[0])
                     cont.uncharged_n += 1
 
-    def _wait_sliced(self, me: int, timeout: float) -> _Hold | None:
+    def _wait_sliced(self, me: int, started: float, timeout: float) -> _Hold | None:
         tracer = self._tracer if self._tracer is not None else _context.current_tracer()
         where = _where()
         if tracer is not None:
@@ -477,7 +478,6 @@ class _TracedPrimitive:
             if len(holders) > 1:
                 detail["holders"] = list(holders)
             _record(tracer, "lock.wait", self.name, where, detail=detail)
-        started = monotonic()
         deadline = None if timeout < 0 else started + timeout
         _graph.add(me, Waiter(self, threading.current_thread().name, where.routine, where.job_id))
         in_graph = True
@@ -748,10 +748,12 @@ class TracedRLock(_SingleOwner):
 
     def _release_last(self, me: int) -> None:
         self._owner = None
-        if not self._slow and _tops_get(me) is self:
-            del _tops[me]
+        top = _tops_pop(me, None)
+        if top is self and not self._slow:
             self._lock.release()
             return
+        if top is not None:
+            _tops[me] = top  # put the chain back as it was; _free takes this lock out
         self._free(me)
 
     def _owner_idents(self) -> tuple[int, ...]:
