@@ -28,6 +28,7 @@ unrelated inversions that share a lock, with no single edge to change).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -73,6 +74,19 @@ class Edge(NamedTuple):
             label = "routine" if len(routines) == 1 else "routines"
             return f"{label} {', '.join(repr(r) for r in routines)}"
         return f"thread {e.thread_name}"
+
+
+_CELL_RE = re.compile(r"(ipykernel_\d+[/\\]\d+\.py|<ipython-input-[^>]*>)$")  # a Jupyter cell
+
+
+def place(site: str | None) -> str | None:
+    """A site in words for titles and fixes: "notebook cell line 12", else "file:line"."""
+    if not site:
+        return None
+    path, sep, line = str(site).rpartition(":")
+    if sep and line.isdigit() and _CELL_RE.search(path):
+        return f"notebook cell line {line}"
+    return str(site)
 
 
 def _key(detail: Mapping[str, Any], role: str) -> Any:
@@ -188,7 +202,7 @@ def detect_lock_order(events: Sequence[TraceEvent], statistics: Any = None) -> l
         )
         ordered = " then ".join(repr(n) for n in order)
         site = changed.evidence()["site"]
-        where = f" at {site}" if site else ""
+        where = f" at {place(site)}" if site else ""
         fix = (
             f"Adopt one order for these locks everywhere: always {ordered}. "
             f"Change {changed.who()}, which takes {changed.acquired_name!r} while holding "

@@ -203,3 +203,11 @@ def test_a_lock_order_finding_shows_its_edges_in_words() -> None:
     assert "; edge 'b' -> 'a' (MainThread, at " in f["evidence"]
     assert f["evidence"].endswith("; order to adopt: 'a' then 'b'")
     assert "explained in: 03_deadlocks.ipynb" in findings_text([f])
+
+
+@pytest.mark.timeout(60)
+def test_report_carries_the_lock_table_as_data(held_then_waited: Any) -> None:
+    rt, _hold_code = held_then_waited
+    (row,) = report(rt, diagnose=False).locks
+    assert (row["name"], row["waits"], row["holder"], row["waiters"]) == ("ledger", 1, None, [])
+    assert row["caused"][0]["routine"] == "hold" and row["caused"][0]["holds"] == 1
