@@ -1,7 +1,9 @@
 """Cost of an uncontended acquire + release: routilux.sync against threading.
 
 Prints nanoseconds per acquire/release pair (median of repeated runs) and the ratio to the
-matching threading primitive. The target for TracedLock is <= 3x threading.Lock. Never
+matching threading primitive. The target for TracedLock is <= 3x threading.Lock. Then the
+same pair taken while another lock of the same kind is held (the path that keeps the lock
+order: the edge is known after the first time), without a tracer and with one. Never
 asserts: timings depend on the machine.
 
     python benchmarks/lock_overhead.py [--pairs 200000] [--repeats 15]
@@ -20,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from routilux.sync import TracedLock, TracedRLock, TracedSemaphore
+from routilux.trace import Tracer
 
 TARGET_RATIO = 3.0  # TracedLock vs threading.Lock, uncontended
 
@@ -88,6 +91,20 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"TracedLock / threading.Lock = {lock_ratio:.2f} ({verdict} the {TARGET_RATIO:g}x target)"
     )
+    print()
+    print("nested: the pair taken while holding another lock (lock-order path, edge known)")
+    ref_outer, ref_inner = threading.Lock(), threading.Lock()
+    with ref_outer:
+        ref_ns = _median_ns(_explicit, ref_inner, args.pairs, args.repeats)
+    tracer = Tracer(capacity=16)
+    for label, outer, inner in (
+        ("no tracer", TracedLock("outer"), TracedLock("inner")),
+        ("tracer", TracedLock("outer", tracer=tracer), TracedLock("inner", tracer=tracer)),
+    ):
+        with outer:
+            traced_ns = _median_ns(_explicit, inner, args.pairs, args.repeats)
+        print(f"{'Lock':<10} {label:<16} {ref_ns:>13.1f} {traced_ns:>10.1f} "
+              f"{traced_ns / ref_ns:>6.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
