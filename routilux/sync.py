@@ -325,14 +325,11 @@ def _seen_edges(tracer: Any) -> dict[tuple[int, int], int]:
 
 def _still_held(tracer: Any, seq: int) -> bool:
     """Whether the tracer still holds the event recorded at ``seq`` (not cleared, not dropped)."""
-    last = getattr(tracer, "last_seq", None)
-    if not isinstance(last, int):
+    try:  # a routilux Tracer's own fields: read on every nested acquire, so no properties
+        last, base, capacity = tracer._seq, tracer._base_seq, tracer._capacity
+    except AttributeError:
         return True  # a stand-in tracer that keeps everything
-    base = getattr(tracer, "_base_seq", 0)
-    capacity = getattr(tracer, "capacity", None)
-    if seq <= base:
-        return False
-    return not (isinstance(capacity, int) and last - seq >= capacity)
+    return base < seq and last - seq < capacity
 
 
 def _note_order(top: Any, prim: Any) -> None:
@@ -358,7 +355,7 @@ def _note_order(top: Any, prim: Any) -> None:
             "held": held.name, "held_id": held._serial,
             "acquired": prim.name, "acquired_id": serial, "site": site,
         })
-        last = getattr(tracer, "last_seq", 0)
+        last = getattr(tracer, "_seq", 0)
         seen[(held._serial, serial)] = last if isinstance(last, int) else 0
 
 
@@ -646,7 +643,7 @@ class TracedLock(_SingleOwner):
     def _release_slow(self, me: int, top: Any) -> None:
         if top is not None:
             _tops[me] = top  # put the chain back as it was; _free takes this lock out
-        if self not in _held_by(top):
+        if top is not self and self not in _held_by(top):
             owners = _chain_owners(self)
             raise self._release_error(owners[0] if owners else None, "release unlocked lock")
         self._free(me)
