@@ -29,24 +29,28 @@ What they guarantee:
   ``threading``, may be released by any thread.
 
 Design: what each thread holds.
-- ``_tops`` maps a thread ident to the last traced primitive it took and still holds (a
-  lock itself, or a ``_Permit`` of a semaphore); each of those points at the one below it
-  (``_below``), so a thread's chain lists what it holds, newest first. The uncontended
-  fast path of ``TracedLock`` is one ``setdefault`` on acquire and one ``pop`` on release,
-  which tells at once whether the thread held something already (then the slow path
-  records order edges) and, at release, whether the caller is the holder. That is also why
-  ``TracedLock`` keeps no owner field: its owner is the thread whose chain holds it, and
-  only the slow paths (deadlock checks, error messages) look that up.
-- Order: the chain is only written by its own thread; while it is pushed or popped
-  nothing else holds the GIL. The owner is recorded after the inner lock is taken and
-  cleared before it is released, which is what ``_deadlock`` relies on.
+- ``_cells`` maps a thread ident to its cell, ``[newest, ident]``: the newest traced
+  primitive the thread holds (a lock itself, or a ``_Permit`` of a semaphore) or None;
+  each of those points at the one below it (``_below``), so a thread's chain lists what it
+  holds, newest first. A lock keeps the cell of its last holder, so the uncontended fast
+  path of ``TracedLock`` looks the cell up only when another thread took the lock last,
+  and otherwise stores into it on each side: an empty cell means the thread held nothing,
+  so no order edge can arise; else the slow path records the edges. Cells stay in the dict (keyed by ident, which the system
+  reuses), so no acquire inserts or deletes a dict key.
+- The chain is only written by its own thread (and read by others only for nothing more
+  than a torn read guarded by ``MAX_CHAIN``). The owner field (``_owner``) is set after
+  the inner lock is taken and cleared before it is released, which is what ``_deadlock``
+  relies on.
 - A holder's release goes the slow way (``_slow``) when it took the lock over another
-  (nested), after a traced wait, or when a thread started waiting for it. Waiters register
+  (nested), when it took another over this one, after a traced wait, or when a thread
+  started waiting for it; a fast release therefore always empties its thread's cell. Waiters register
   in the lock's ``_Contention`` and set ``_slow`` again every wait slice, so a thread that
   barges in and holds the lock for a long while is charged too.
 
 Rejected: a ``threading.local`` stack per thread (one attribute look-up costs about what
-the whole uncontended acquire does); recording the caller's file:line on every acquire
+the whole uncontended acquire does); ``setdefault``/``pop`` of the ident on every
+acquire/release (deleting and re-inserting a key makes the dict compact itself every few
+acquires: about a third slower than the cell); recording the caller's file:line on every acquire
 (a frame look-up per acquire: it would double the fast path) - the holder's site is taken
 at its slow release instead, where ``with lock:`` reports the line of the ``with``.
 """
@@ -89,11 +93,9 @@ _graph = WaitForGraph()
 _get_ident = threading.get_ident
 _logger = logging.getLogger("routilux")
 
-# Thread ident -> the newest traced primitive it holds (see "Design" above).
-_tops: dict[int, Any] = {}
-_tops_setdefault = _tops.setdefault
-_tops_pop = _tops.pop
-_tops_get = _tops.get
+# Thread ident -> [the newest traced primitive it holds or None, ident] (see "Design").
+_cells: dict[int, list[Any]] = {}
+_cells_get = _cells.get
 
 _serials = itertools.count(1)  # lock ids in ``lock.order`` events, unique in this process
 _contention_mutex = threading.Lock()  # guards every _Contention; never held while waiting
@@ -249,44 +251,37 @@ def _held_by(node: Any) -> list[Any]:
     return out
 
 
-def _chain_owners(prim: Any) -> tuple[int, ...]:
-    """The threads whose chain holds ``prim`` (slow: walks every chain; for diagnostics)."""
-    owners = []
-    for ident, top in list(_tops.items()):
-        node = top
-        for _ in range(MAX_CHAIN):
-            if node is None:
-                break
-            if node is prim:
-                owners.append(ident)
-                break
-            node = node._below
-    return tuple(owners)
+def _cell_of(me: int) -> list[Any]:
+    """This thread's cell, made on its first acquire (only its own thread makes it)."""
+    cell = _cells_get(me)
+    if cell is None:
+        cell = _cells[me] = [None, me]
+    return cell
 
 
-def _push(me: int, node: Any, top: Any, prim: Any, blocking: bool) -> None:
-    """Put ``node`` on top of ``top`` in this thread's chain; note the order if it blocks."""
+def _push(cell: list[Any], node: Any, prim: Any, blocking: bool) -> None:
+    """Put ``node`` on top of this thread's chain; note the order if the acquire blocks."""
+    top = cell[0]
     node._below = top
-    _tops[me] = node
-    if blocking:
+    cell[0] = node
+    if type(top) is not _Permit and top is not None:
+        top._slow = True  # no longer the newest: its release must unlink it from the middle
+    if blocking and top is not None:
         _note_order(top, prim)
 
 
-def _set_top(me: int, node: Any) -> None:
-    """Make ``node`` (or the first live node below it) this thread's top, or clear it."""
+def _set_top(cell: list[Any], node: Any) -> None:
+    """Make ``node`` (or the first live node below it) this thread's newest."""
     while type(node) is _Permit and node.dead:
         node = node._below
-    if node is None:
-        _tops_pop(me, None)
-    else:
-        _tops[me] = node
+    cell[0] = node
 
 
-def _unlink(me: int, node: Any) -> bool:
+def _unlink(cell: list[Any], node: Any) -> bool:
     """Take ``node`` out of this thread's chain wherever it is; False if it is not there."""
-    top = _tops_get(me)
+    top = cell[0]
     if top is node:
-        _set_top(me, node._below)
+        _set_top(cell, node._below)
         node._below = None
         return True
     above = top
@@ -527,43 +522,60 @@ class _TracedPrimitive:
 class _SingleOwner(_TracedPrimitive):
     """A primitive over one inner lock held by at most one thread (Lock and RLock).
 
-    The lock is its own node in its holder's chain (``_below``); ``_hold`` is set when it
-    was taken after a traced wait, so that its release is traced too.
+    ``_owner`` is the holder's ident (None: free). The lock is its own node in its holder's
+    chain (``_below``), and ``_cell`` is that holder's cell, so that the release needs no
+    look-up; ``_hold`` is set when it was taken after a traced wait, so that its release
+    is traced too.
     """
 
-    __slots__ = ("_below", "_hold", "_lock")
+    __slots__ = ("_below", "_cell", "_hold", "_lock", "_owner")
 
     _lock: Any
 
     def _init(self, name: str, tracer: Tracer | None) -> None:
         _TracedPrimitive._init(self, name, tracer)
         self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._cell: list[Any] = [None, None]  # no holder yet: the first acquire looks it up
         self._below: Any = None
         self._hold: _Hold | None = None
 
     def _try_acquire(self, timeout: float) -> bool:
         return self._lock.acquire(True, timeout)
 
-    def _nest(self, top: Any, blocking: bool) -> None:
-        """Just acquired while this thread held ``top``: go on top of it, note the order."""
-        self._slow = True  # the release must put ``top`` back
-        _push(_get_ident(), self, top, self, blocking)
+    def _owner_idents(self) -> tuple[int, ...]:
+        owner = self._owner
+        return () if owner is None else (owner,)
+
+    def _took(self, me: int, blocking: bool) -> None:
+        """Just acquired by a thread that did not take it last, or holding others: chain it."""
+        cell = self._cell
+        if cell[1] != me:
+            cell = self._cell = _cell_of(me)
+        if cell[0] is None:
+            cell[0] = self
+            return
+        self._slow = True  # the release must put the lock below back
+        _push(cell, self, self, blocking)
 
     def _own_after_wait(self, me: int, hold: _Hold) -> None:
         self._hold = hold
         self._slow = True
-        top = _tops_setdefault(me, self)
-        if top is not self:
-            _push(me, self, top, self, True)
+        self._owner = me
+        cell = self._cell = _cell_of(me)
+        if cell[0] is None:
+            cell[0] = self
+        else:
+            _push(cell, self, self, True)
 
-    def _free(self, me: int) -> None:
-        """Leave this thread's chain, then release the inner lock; trace what needs it.
+    def _free(self) -> None:
+        """Leave the holder's chain, then release the inner lock; trace what needs it.
 
-        The caller has checked that this thread holds the lock and is done with it.
+        The caller has checked that this thread holds the lock, and cleared ``_owner``.
         """
         self._slow = False
         hold, self._hold = self._hold, None
-        _unlink(me, self)
+        _unlink(self._cell, self)
         caused, waiters = _charge(self)
         _record_release(self, hold, caused, waiters, _site() if waiters else None)
         self._lock.release()
@@ -580,7 +592,6 @@ class TracedLock(_SingleOwner):
         tracer: record into this tracer instead of the current runtime's.
     """
 
-    # Its owner is the thread whose chain holds it (see the module docstring).
     __slots__ = ()
 
     _SELF_WAIT_HINT = "a TracedLock is not reentrant; use TracedRLock to take it again"
@@ -595,9 +606,12 @@ class TracedLock(_SingleOwner):
             DeadlockError: waiting would never end (action "raise").
         """
         if timeout == -1 and self._lock.acquire(False):
-            top = _tops_setdefault(_get_ident(), self)
-            if top is not self:
-                self._nest(top, blocking)
+            me = self._owner = _get_ident()
+            cell = self._cell
+            if cell[1] == me and cell[0] is None:
+                cell[0] = self
+                return True
+            self._took(me, blocking)
             return True
         return self._acquire_contended(blocking, timeout)
 
@@ -606,17 +620,15 @@ class TracedLock(_SingleOwner):
     def _acquire_contended(self, blocking: bool, timeout: float) -> bool:
         timeout = _check_timeout(blocking, timeout)
         if self._lock.acquire(False):
-            top = _tops_setdefault(_get_ident(), self)
-            if top is not self:
-                self._nest(top, blocking)
+            me = self._owner = _get_ident()
+            self._took(me, blocking)
             return True
         if not blocking or timeout == 0:
             return False
-        me = _get_ident()
         hold = self._wait(timeout)
         if hold is None:
             return False
-        self._own_after_wait(me, hold)
+        self._own_after_wait(_get_ident(), hold)
         return True
 
     def release(self) -> None:
@@ -625,39 +637,35 @@ class TracedLock(_SingleOwner):
         Raises:
             RuntimeError: the lock is not held, or another thread holds it.
         """
-        me = _get_ident()
-        top = _tops_pop(me, None)
-        if top is self and not self._slow:
+        if self._owner == _get_ident() and not self._slow:
+            self._owner = None
+            self._cell[0] = None  # not _slow: it is the thread's only lock, nothing above it
             self._lock.release()
             return
-        self._release_slow(me, top)
+        self._release_slow()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        me = _get_ident()
-        top = _tops_pop(me, None)
-        if top is self and not self._slow:
+        if self._owner == _get_ident() and not self._slow:
+            self._owner = None
+            self._cell[0] = None  # not _slow: it is the thread's only lock, nothing above it
             self._lock.release()
             return
-        self._release_slow(me, top)
+        self._release_slow()
 
-    def _release_slow(self, me: int, top: Any) -> None:
-        if top is not None:
-            _tops[me] = top  # put the chain back as it was; _free takes this lock out
-        if top is not self and self not in _held_by(top):
-            owners = _chain_owners(self)
-            raise self._release_error(owners[0] if owners else None, "release unlocked lock")
-        self._free(me)
-
-    def _owner_idents(self) -> tuple[int, ...]:
-        return _chain_owners(self)
+    def _release_slow(self) -> None:
+        owner = self._owner
+        if owner != _get_ident():
+            raise self._release_error(owner, "release unlocked lock")
+        self._owner = None
+        self._free()
 
     def locked(self) -> bool:
         """Whether some thread holds the lock."""
         return self._lock.locked()
 
     def __repr__(self) -> str:
-        owners = _chain_owners(self)
-        state = f"locked by {_thread_name(owners[0])}" if owners else "unlocked"
+        owner = self._owner
+        state = "unlocked" if owner is None else f"locked by {_thread_name(owner)}"
         return f"<TracedLock {self.name!r} {state}>"
 
 
@@ -672,12 +680,11 @@ class TracedRLock(_SingleOwner):
         tracer: record into this tracer instead of the current runtime's.
     """
 
-    # _owner is the holder's ident (None: free), _count how many times it holds it.
-    __slots__ = ("_count", "_owner")
+    # _count is how many times the owner holds it.
+    __slots__ = ("_count",)
 
     def __init__(self, name: str, tracer: Tracer | None = None) -> None:
         self._init(_check_name(name, "TracedRLock"), tracer)
-        self._owner: int | None = None
         self._count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -693,9 +700,11 @@ class TracedRLock(_SingleOwner):
         if timeout == -1 and self._lock.acquire(False):
             self._owner = me
             self._count = 1
-            top = _tops_setdefault(me, self)
-            if top is not self:
-                self._nest(top, blocking)
+            cell = self._cell
+            if cell[1] == me and cell[0] is None:
+                cell[0] = self
+                return True
+            self._took(me, blocking)
             return True
         return self._acquire_contended(me, blocking, timeout)
 
@@ -706,16 +715,13 @@ class TracedRLock(_SingleOwner):
         if self._lock.acquire(False):
             self._owner = me
             self._count = 1
-            top = _tops_setdefault(me, self)
-            if top is not self:
-                self._nest(top, blocking)
+            self._took(me, blocking)
             return True
         if not blocking or timeout == 0:
             return False
         hold = self._wait(timeout)
         if hold is None:
             return False
-        self._owner = me
         self._count = 1
         self._own_after_wait(me, hold)
         return True
@@ -726,36 +732,28 @@ class TracedRLock(_SingleOwner):
         Raises:
             RuntimeError: this thread does not hold the lock.
         """
-        me = _get_ident()
-        if self._owner != me:
+        if self._owner != _get_ident():
             raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count - 1
         self._count = count
         if not count:
-            self._release_last(me)
+            self._release_last()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        me = _get_ident()
-        if self._owner != me:
+        if self._owner != _get_ident():
             raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count - 1
         self._count = count
         if not count:
-            self._release_last(me)
+            self._release_last()
 
-    def _release_last(self, me: int) -> None:
+    def _release_last(self) -> None:
         self._owner = None
-        top = _tops_pop(me, None)
-        if top is self and not self._slow:
+        if not self._slow:
+            self._cell[0] = None  # not _slow: it is the thread's only lock, nothing above it
             self._lock.release()
             return
-        if top is not None:
-            _tops[me] = top  # put the chain back as it was; _free takes this lock out
-        self._free(me)
-
-    def _owner_idents(self) -> tuple[int, ...]:
-        owner = self._owner
-        return () if owner is None else (owner,)
+        self._free()
 
     def locked(self) -> bool:
         """Whether some thread holds the lock."""
@@ -766,13 +764,12 @@ class TracedRLock(_SingleOwner):
         return self._owner == _get_ident()
 
     def _release_save(self) -> int:
-        me = _get_ident()
-        if self._owner != me:
+        if self._owner != _get_ident():
             raise self._release_error(self._owner, "cannot release un-acquired lock")
         count = self._count
         self._count = 0
         self._owner = None
-        self._free(me)
+        self._free()
         return count
 
     def _acquire_restore(self, count: int) -> None:
@@ -845,11 +842,11 @@ class TracedSemaphore(_TracedPrimitive):
                 self._owners[me] = [permit]
             else:
                 permits.append(permit)
-        top = _tops_get(me)
-        if top is None:
-            _tops[me] = permit
+        cell = _cell_of(me)
+        if cell[0] is None:
+            cell[0] = permit
         else:
-            _push(me, permit, top, self, blocking)
+            _push(cell, permit, self, blocking)
 
     def _owner_idents(self) -> tuple[int, ...]:
         with self._meta:
@@ -878,7 +875,7 @@ class TracedSemaphore(_TracedPrimitive):
                 if not permits:
                     del self._owners[holder]
                 if holder == me:
-                    _unlink(me, permit)
+                    _unlink(_cell_of(me), permit)
                 else:
                     permit.dead = True  # its holder's chain skips it from now on
                 if permit.hold is not None:

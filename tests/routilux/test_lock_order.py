@@ -304,7 +304,7 @@ def test_non_lifo_release_keeps_the_rest_of_the_chain() -> None:
     with c:  # nothing held any more
         pass
     assert _orders(tracer) == [("a", "b"), ("b", "c")]
-    assert threading.get_ident() not in sync._tops
+    assert sync._cells[threading.get_ident()][0] is None  # holds nothing
 
 
 @pytest.mark.timeout(10)
@@ -319,7 +319,7 @@ def test_a_permit_given_back_by_another_thread_leaves_its_holders_chain() -> Non
     with a:  # s is no longer held by this thread
         pass
     assert _orders(tracer) == []
-    assert threading.get_ident() not in sync._tops
+    assert sync._cells[threading.get_ident()][0] is None  # holds nothing
 
 
 @pytest.mark.timeout(10)

@@ -113,9 +113,9 @@ def _isolate(monkeypatch):
     # ("that thread keeps it"); forget those holds, so that the next test's first acquire
     # (maybe in a thread whose ident the system reused) is not taken "while holding" them.
     alive = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
-    for ident in list(sync._tops):
+    for ident, cell in list(sync._cells.items()):
         if ident not in alive:
-            sync._tops.pop(ident, None)
+            cell[0] = None
 
 
 # --------------------------------------------------------------------------------------
