@@ -334,6 +334,10 @@ def _note_order(top: Any, prim: Any) -> None:
         return
     seen = _seen_edges(tracer)
     serial = prim._serial
+    if top._below is None and type(top) is not _Permit:  # one lock held: the common case
+        seq = seen.get((top._serial, serial))
+        if seq is not None and _still_held(tracer, seq):
+            return
     new = []
     for held in _held_by(top):
         if held is prim:
@@ -576,8 +580,9 @@ class _SingleOwner(_TracedPrimitive):
         self._slow = False
         hold, self._hold = self._hold, None
         _unlink(self._cell, self)
-        caused, waiters = _charge(self)
-        _record_release(self, hold, caused, waiters, _site() if waiters else None)
+        if self._cont is not None or hold is not None:
+            caused, waiters = _charge(self)
+            _record_release(self, hold, caused, waiters, _site() if waiters else None)
         self._lock.release()
 
 
