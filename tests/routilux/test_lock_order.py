@@ -8,6 +8,7 @@ finding must come from the order alone. Where a deadlock is wanted, a Barrier fo
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -402,3 +403,44 @@ def test_a_trace_without_routines_names_the_thread() -> None:
 
 def test_lock_order_is_a_finding_kind_of_notebook_03() -> None:
     assert FINDING_NOTEBOOKS["lock_order"] == "03_deadlocks.ipynb"
+
+
+@pytest.mark.timeout(60)
+def test_contended_nesting_in_one_order_keeps_every_chain_true(monkeypatch) -> None:
+    """Eight threads take varying subsets of a, b, c, always in that order, contending all
+    the time: every edge points forward, nothing is left in any chain, no finding."""
+    monkeypatch.setattr(sync, "WAIT_SLICE", 0.001)
+    tracer = Tracer()
+    locks = [TracedLock("a", tracer=tracer), TracedRLock("b", tracer=tracer),
+             TracedSemaphore("c", 2, tracer=tracer)]  # fmt: skip
+    start = threading.Barrier(8, timeout=JOIN_TIMEOUT)
+    errors: list[BaseException] = []
+
+    def hammer(seed: int) -> None:
+        try:
+            start.wait()
+            for i in range(500):
+                chosen = [k for k in range(3) if (i + seed) >> k & 1] or [0, 1, 2]
+                for k in chosen:
+                    locks[k].acquire()
+                time.sleep(0)  # let the others run into the held locks
+                for k in reversed(chosen) if i % 2 else chosen:  # LIFO and not
+                    locks[k].release()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN_TIMEOUT)
+    assert not [t for t in threads if t.is_alive()] and not errors
+    events = tracer.read()
+    assert {(e.detail["held"], e.name) for e in events if e.kind == "lock.order"} <= {
+        ("a", "b"), ("a", "c"), ("b", "c")}  # fmt: skip
+    assert not [e for e in events if e.kind == "deadlock.detected"]
+    assert [e for e in events if e.kind == "lock.wait"], "the test should contend"
+    assert diagnose(tracer) == []
+    for t in threads:
+        assert sync._cells.get(t.ident, [None])[0] is None
+    assert not any(lock.locked() for lock in locks[:2]) and not locks[2].locked()
