@@ -6,14 +6,15 @@
 
 What they guarantee:
 - An uncontended acquire takes the inner ``threading`` primitive without blocking and
-  notes, in one dict operation, that this thread now holds it; it records nothing.
+  notes the owner and, in its thread's cell, that the thread holds it; it records nothing.
 - A contended acquire records ``lock.wait``, then ``lock.acquired`` (value: seconds waited)
   and, at the matching release, ``lock.released`` (value: seconds held); or ``lock.timeout``
   (value: seconds waited) when ``timeout`` runs out. A holder that others waited for records
-  ``lock.released`` too, with the waiting it caused (``detail.caused_s``) and where it took
-  the lock (``detail.site``). Events go to the ``tracer=`` given, else to the tracer of the
-  current runtime (``routilux._context.current_tracer``); with neither, nothing is recorded
-  but deadlocks are still found.
+  ``lock.released`` too, just before it lets go: the waiting it caused (``detail.caused_s``)
+  and its site (``detail.site``: the line of its ``with``, or of its ``release()``). Events
+  go to the ``tracer=`` given, else to the tracer of the current runtime
+  (``routilux._context.current_tracer``); with neither, nothing is recorded but deadlocks
+  are still found.
 - Lock order: a thread that takes lock B while it holds lock A records ``lock.order``
   (A -> B, with the routine and the file:line of the acquire) the first time that edge is
   seen by that tracer. Acquires with ``blocking=False`` (they cannot wait, so they cannot
@@ -30,28 +31,30 @@ What they guarantee:
 
 Design: what each thread holds.
 - ``_cells`` maps a thread ident to its cell, ``[newest, ident]``: the newest traced
-  primitive the thread holds (a lock itself, or a ``_Permit`` of a semaphore) or None;
-  each of those points at the one below it (``_below``), so a thread's chain lists what it
+  primitive the thread holds (a lock itself, or a ``_Permit`` of a semaphore) or None.
+  Each of those points at the one below it (``_below``), so a thread's chain lists what it
   holds, newest first. A lock keeps the cell of its last holder, so the uncontended fast
-  path of ``TracedLock`` looks the cell up only when another thread took the lock last,
-  and otherwise stores into it on each side: an empty cell means the thread held nothing,
-  so no order edge can arise; else the slow path records the edges. Cells stay in the dict (keyed by ident, which the system
-  reuses), so no acquire inserts or deletes a dict key.
-- The chain is only written by its own thread (and read by others only for nothing more
-  than a torn read guarded by ``MAX_CHAIN``). The owner field (``_owner``) is set after
-  the inner lock is taken and cleared before it is released, which is what ``_deadlock``
-  relies on.
+  path of ``TracedLock`` looks the cell up only when another thread took the lock last;
+  otherwise it stores into the cell on each side. An empty cell means the thread held
+  nothing, so no order edge can arise; else the slow path records the edges. Cells stay in
+  the dict (keyed by ident, which the system reuses): no acquire inserts or deletes a key.
+- A chain is only read and written by its own thread (a permit given back by another
+  thread is only marked ``dead``; its holder's chain skips it). The owner field
+  (``_owner``) is set after the inner lock is taken and cleared before it is released,
+  which is what ``_deadlock`` relies on.
 - A holder's release goes the slow way (``_slow``) when it took the lock over another
   (nested), when it took another over this one, after a traced wait, or when a thread
-  started waiting for it; a fast release therefore always empties its thread's cell. Waiters register
-  in the lock's ``_Contention`` and set ``_slow`` again every wait slice, so a thread that
-  barges in and holds the lock for a long while is charged too.
+  started waiting for it; so a fast release always empties its thread's cell. Waiters
+  register in the lock's ``_Contention`` and set ``_slow`` again every wait slice, so a
+  thread that barges in and holds the lock for a long while is charged too.
+- A thread that ends while holding a traced lock leaves it held, as ``threading`` does; if
+  the system gives its ident to a new thread, that thread's chain starts with that lock.
 
 Rejected: a ``threading.local`` stack per thread (one attribute look-up costs about what
 the whole uncontended acquire does); ``setdefault``/``pop`` of the ident on every
 acquire/release (deleting and re-inserting a key makes the dict compact itself every few
-acquires: about a third slower than the cell); recording the caller's file:line on every acquire
-(a frame look-up per acquire: it would double the fast path) - the holder's site is taken
+acquires: about a third slower than the cell); recording the caller's file:line on every
+acquire (a frame look-up per acquire would double the fast path): a holder's site is taken
 at its slow release instead, where ``with lock:`` reports the line of the ``with``.
 """
 
@@ -83,7 +86,7 @@ __all__ = [
 ]
 
 WAIT_SLICE = 0.05  # seconds a contended acquire waits before it looks for a deadlock again
-MAX_CHAIN = 256  # primitives walked per thread chain; guards against a torn read
+MAX_CHAIN = 256  # primitives walked per thread chain at most (a bound, should a chain be torn)
 
 DeadlockAction = Literal["raise", "report"]
 _DEADLOCK_ACTIONS: tuple[str, ...] = ("raise", "report")
