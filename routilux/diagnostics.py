@@ -1,13 +1,13 @@
 """Pitfall detectors: read a runtime's trace and say what went wrong, with evidence and a fix.
 
-``diagnose(runtime_or_tracer)`` runs five detectors over the trace events (and, for a live
+``diagnose(runtime_or_tracer)`` runs six detectors over the trace events (and, for a live
 ``Runtime``, its ``statistics()``, ``state_writes()`` and ``running_tasks()``) and returns
 ``Finding`` records, most severe first. Each detector is a pure function over a list of
 ``TraceEvent`` records, so it works the same on a live runtime, on ``Tracer.load(path)`` and
 on a hand-built event list. A healthy run yields no finding at all: every detector needs a
 symptom *and* its cause before it speaks.
 
-The five detectors (kind, what it keys on, its thresholds with their defaults):
+The six detectors (kind, what it keys on, its thresholds with their defaults):
 
 ``shared_mutable_state``
     ``state.write`` events: logic assigned an attribute of its routine object, which every
@@ -36,6 +36,12 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
 ``deadlock``
     ``deadlock.detected`` events (traced locks found a wait-for cycle): the cycle in words
     and the locks involved. No threshold: every cycle is reported, once per set of locks.
+
+``lock_order``
+    ``lock.order`` events (a thread holding one traced lock took another): every cycle of
+    two locks or more in that graph, whether or not it deadlocked in this run, with the
+    routine, thread, job and file:line of each edge and the one order to adopt. A cycle
+    that did deadlock is left to the ``deadlock`` finding (see ``routilux._lock_order``).
 
 ``pool_exhaustion``
     The run-queue depth, rebuilt from ``queue.depth`` samples, ``task.queued`` values and
@@ -88,6 +94,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from ._lock_order import detect_lock_order
 from .trace import TraceEvent, Tracer
 
 __all__ = [
@@ -99,6 +106,7 @@ __all__ = [
     "detect_barrier_misuse",
     "detect_blocking",
     "detect_deadlocks",
+    "detect_lock_order",
     "detect_pool_exhaustion",
     "detect_shared_mutable_state",
     "diagnose",
@@ -108,6 +116,7 @@ FINDING_NOTEBOOKS: Mapping[str, str] = MappingProxyType({
     "shared_mutable_state": "01_shared_mutable_state.ipynb",
     "blocking": "02_blocking_the_pool.ipynb",
     "deadlock": "03_deadlocks.ipynb",
+    "lock_order": "03_deadlocks.ipynb",
     "pool_exhaustion": "04_pool_exhaustion.ipynb",
     "barrier": "05_barrier_usage.ipynb",
 })
@@ -1097,6 +1106,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
         blocking_min_s=th["blocking_min_s"], blocking_queue_wait_s=th["blocking_queue_wait_s"],
         blocking_min_peers=th["blocking_min_peers"], blocking_lone_s=th["blocking_lone_s"])
     findings += detect_deadlocks(events, stats)
+    findings += detect_lock_order(events, stats)
     findings += detect_pool_exhaustion(
         events, stats, exhaustion_window_s=th["exhaustion_window_s"],
         exhaustion_min_growth=th["exhaustion_min_growth"])

@@ -76,8 +76,11 @@ EVENT_KINDS: dict[str, str] = {
     "queue.depth": "periodic sample; value is queued activations, detail {busy, size}",
     "lock.wait": "a thread started waiting for a contended traced lock; name is the lock",
     "lock.acquired": "a traced lock was acquired after a wait; value is seconds waited",
-    "lock.released": "a traced lock that was waited for was released; value is seconds held",
+    "lock.released": "a traced lock was released after a wait for it, or while others waited; "
+                     "value is seconds held (None if not known), detail the waiting it caused",
     "lock.timeout": "a lock acquire gave up; value is seconds waited",
+    "lock.order": "a thread holding lock detail.held took lock name; detail has both ids and "
+                  "the site (file:line), recorded once per new edge",
     "deadlock.detected": "threads wait for each other's locks in a cycle; detail is the cycle",
     "finding": "a pitfall detector's verdict; name is the finding kind",
 }

@@ -9,7 +9,7 @@ barrier waits, a pale lane with a dotted midline for idle.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, ModelView
 
@@ -44,6 +44,24 @@ def _lane_label(name: str) -> str:
     if name.startswith("RoutiluxWorker-"):
         return "worker-" + name[len("RoutiluxWorker-") :]
     return name[:22]
+
+
+def short_site(site: str | None) -> str | None:
+    """"/long/path/app.py:12" -> "app.py:12" (a table cell has no room for the path)."""
+    if not site:
+        return None
+    path, sep, line = site.rpartition(":")
+    if not sep or not line.isdigit():
+        return site.replace("\\", "/").rsplit("/", 1)[-1]
+    return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
+
+
+def caused_label(caused: Any) -> str:
+    """The biggest holder of a lock row: "debit @ app.py:12: 1.20 s / 0.50 s"."""
+    who = caused.routine if caused.routine is not None else "?"
+    where = short_site(caused.site)
+    head = f"{who} @ {where}" if where else str(who)
+    return f"{head}: {format_seconds(caused.total_s)} / {format_seconds(caused.max_s)}"
 
 
 def _counters_line(view: ModelView) -> str:
@@ -199,12 +217,14 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
                 format_seconds(row.max_wait_s),
                 _lane_label(row.holder) if row.holder else "–",
                 ", ".join(_lane_label(w) for w in row.waiters) or "–",
+                caused_label(row.caused[0]) if row.caused else "–",
             ]
             for row in view.locks[:MAX_TABLE_ROWS]
         ]
         table = ax_tab.table(
             cellText=rows,
-            colLabels=["lock", "waits", "total wait", "max wait", "holder", "waiters"],
+            colLabels=["lock", "waits", "total wait", "max wait", "holder", "waiters",
+                       "waiting caused by (holder: total / max)"],
             loc="upper left",
             cellLoc="left",
         )

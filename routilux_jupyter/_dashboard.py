@@ -32,7 +32,10 @@ when they changed; lists of new items hold only what is new since the previous d
     samples   [[t, queued, busy, pool_size], ...]                    new statistics samples
     counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
     dropped   int   trace events lost (tracer overflow)
-    locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked], ...]
+    locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked,
+                [[routine, site, caused_total_s, caused_max_s, holds], ...]], ...]
+              holder/waiters as of the last event; the last list charges the waiting to
+              the holders, biggest first (at most _model.MAX_CAUSED_ROWS)
     findings* [{kind, severity, title, evidence?, fix?, notebook}, ...]   the whole list
     status    str   "live", "stopped", "runtime shut down", ...
     error     str | null   shown as a red status line

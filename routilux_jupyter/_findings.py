@@ -63,6 +63,32 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _edge_text(edge: Any) -> str:
+    """One lock-order edge in words: "'a' -> 'b' in routine 'r' (worker-1, job 1f3e9a7b, at
+    app.py:12)"."""
+    if not isinstance(edge, dict):
+        return str(edge)
+    text = f"{edge.get('held')!r} -> {edge.get('acquired')!r}"
+    if edge.get("routine") is not None:
+        text += f" in routine {edge['routine']!r}"
+    where = [str(edge["thread"])] if edge.get("thread") else []
+    if edge.get("job"):
+        where.append(f"job {str(edge['job'])[:8]}")
+    if edge.get("site"):
+        where.append(f"at {edge['site']}")
+    return text + (f" ({', '.join(where)})" if where else "")
+
+
+def _evidence_text(kind: str, evidence: Any) -> str | None:
+    """Evidence in words; a lock-order finding's edges one by one, then the order to adopt."""
+    if kind == "lock_order" and isinstance(evidence, dict) and evidence.get("edges"):
+        parts = [f"edge {_edge_text(edge)}" for edge in evidence["edges"]]
+        if evidence.get("order"):
+            parts.append("order to adopt: " + " then ".join(map(repr, evidence["order"])))
+        return "; ".join(parts)
+    return _text(evidence)
+
+
 def finding_dicts(findings: Iterable[Any]) -> list[dict[str, Any]]:
     """Finding objects (or dicts) as plain JSON-able dicts with a ``notebook`` each."""
     out = []
@@ -74,7 +100,7 @@ def finding_dicts(findings: Iterable[Any]) -> list[dict[str, Any]]:
             "kind": kind,
             "severity": str(get("severity") or "medium").lower(),
             "title": _text(get("title")) or kind,
-            "evidence": _text(get("evidence")),
+            "evidence": _evidence_text(kind, get("evidence")),
             "fix": _text(get("fix")),
             "notebook": get("notebook") or notebook_for(kind),
             "events": len(events) if isinstance(events, list | tuple) else None,

@@ -50,6 +50,7 @@ MAX_SAMPLES = 3_000  # queue/busy samples kept (5 minutes at 10 Hz)
 MAX_LATENCIES = 5_000  # most recent job latencies for the p95
 MAX_FINDINGS = 50
 MAX_LOCK_ROWS = 12  # rows of the lock table sent to the browser (by total wait)
+MAX_CAUSED_ROWS = 3  # holders (routine, site) sent per lock, most waiting caused first
 RATE_WINDOW_S = 2.0  # jobs/s is measured over about this many seconds of samples
 MERGE_DIVISOR = 4_000  # merge gap = seconds shown / MERGE_DIVISOR
 MIN_MERGE_GAP_S = 20e-6  # seconds; closer bars merge even at the very start
@@ -79,6 +80,7 @@ NOTEBOOKS: dict[str, str] = {
     "shared_mutable_state": "01_shared_mutable_state.ipynb",
     "blocking": "02_blocking_the_pool.ipynb",
     "deadlock": "03_deadlocks.ipynb",
+    "lock_order": "03_deadlocks.ipynb",
     "pool_exhaustion": "04_pool_exhaustion.ipynb",
     "barrier": "05_barrier_usage.ipynb",
 }
@@ -109,8 +111,30 @@ def _r(x: float) -> float:
 
 
 @dataclass
+class CausedBy:
+    """Waiting one holder caused: all of it charged to its routine and site (Go's mutex
+    profile charges contention to whoever held the lock, which is where the fix goes)."""
+
+    routine: str | None
+    site: str | None  # "file:line" where the holder took (or released) the lock
+    total_s: float = 0.0
+    max_s: float = 0.0  # the most waiting one hold caused
+    holds: int = 0  # holds that others waited for
+
+    def as_list(self) -> list[Any]:
+        return [self.routine, self.site, _r(self.total_s), _r(self.max_s), self.holds]
+
+
+@dataclass
 class LockRow:
-    """What the trace says about one traced lock; waits are contended acquisitions."""
+    """What the trace says about one traced lock, as of the last event fed.
+
+    ``waits`` are contended acquisitions and their total/max wait is charged to the
+    waiters; ``caused`` charges the same waiting to the holders (routine and site), biggest
+    first. ``holder`` is the thread known to hold it now: the one a waiter saw, or the one
+    that took it after a wait, until its ``lock.released``; ``waiters`` are the threads
+    still waiting.
+    """
 
     name: str
     waits: int = 0
@@ -120,6 +144,19 @@ class LockRow:
     holder: str | None = None
     waiters: list[str] = field(default_factory=list)
     deadlocked: bool = False
+    caused: list[CausedBy] = field(default_factory=list)
+
+    def charge(self, routine: str | None, site: str | None, seconds: float) -> None:
+        for row in self.caused:
+            if row.routine == routine and row.site == site:
+                break
+        else:
+            row = CausedBy(routine, site)
+            self.caused.append(row)
+        row.total_s += seconds
+        row.max_s = max(row.max_s, seconds)
+        row.holds += 1
+        self.caused.sort(key=lambda c: (-c.total_s, str(c.routine), str(c.site)))
 
     def as_list(self) -> list[Any]:
         return [
@@ -130,6 +167,7 @@ class LockRow:
             self.holder,
             list(self.waiters),
             self.deadlocked,
+            [c.as_list() for c in self.caused[:MAX_CAUSED_ROWS]],
         ]
 
 
@@ -422,7 +460,10 @@ class DashboardModel:
             lock = self._lock_row(name)
             if lock.holder == thread_name:
                 lock.holder = None
-                self._locks_changed = True
+            caused = detail.get("caused_s") if isinstance(detail, dict) else None
+            if isinstance(caused, _NUMBER) and not isinstance(caused, bool):
+                site = detail.get("site")
+                lock.charge(ev[7], None if site is None else str(site), float(caused))
         elif kind == "barrier.wait":
             lane = self._lane(("barrier", ev[7]), f"barrier {ev[7]}", BARRIER_LANE)
             if lane not in self._open_barriers:
@@ -699,7 +740,8 @@ class DashboardModel:
             routines=list(self._routines),
             bars=bars,
             samples=list(self._samples),
-            locks=[replace(r, waiters=list(r.waiters)) for r in self._lock_table()],
+            locks=[replace(r, waiters=list(r.waiters), caused=[replace(c) for c in r.caused])
+                   for r in self._lock_table()],
             counters=dict(self.compute_counters(now_s, stats)),
             findings=[dict(f) for f in self._findings],
             dropped=max(self.dropped, self.lost),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from routilux import Runtime
@@ -73,6 +74,10 @@ class Report:
         findings: Findings as dicts (kind, severity, title, evidence, fix, notebook).
         counters: posted, running, completed, failed, jobs_per_s, p95_latency_s.
         note: Why there may be fewer findings than expected (diagnostics missing/failed).
+        locks: The lock table as of the trace's end, as dicts, most waited-for first:
+            name, waits, total_wait_s, max_wait_s, timeouts, holder (None once released),
+            waiters (still waiting), deadlocked, and caused: the waiting charged to each
+            holder, ``[{routine, site, total_s, max_s, holds}, ...]``, biggest first.
     """
 
     def __init__(
@@ -81,11 +86,13 @@ class Report:
         findings: list[dict[str, Any]],
         counters: dict[str, Any],
         note: str | None = None,
+        locks: list[dict[str, Any]] | None = None,
     ) -> None:
         self.figure = figure
         self.findings = findings
         self.counters = counters
         self.note = note
+        self.locks = locks if locks is not None else []
         self._png: bytes | None = None
 
     def png(self) -> bytes:
@@ -144,4 +151,13 @@ def report(source: Any, diagnose: bool = True, title: str | None = None) -> Repo
             note = f"diagnose failed: {type(exc).__name__}: {exc}"
     view = model.view()
     figure = dashboard_figure(view, title=title or "routilux trace")
-    return Report(figure, view.findings, view.counters, note)
+    return Report(figure, view.findings, view.counters, note, locks=_lock_dicts(view.locks))
+
+
+def _lock_dicts(rows: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        item = asdict(row)
+        item["waiters"] = list(row.waiters)
+        out.append(item)
+    return out

@@ -334,15 +334,22 @@ function renderLocks(box, s) {
   if (!s.locks.length) return;
   const table = el("table", "rlx-locks");
   const head = el("tr");
-  for (const h of ["lock", "waits", "total wait", "max wait", "holder", "waiters"]) head.append(el("th", null, h));
+  for (const h of ["lock", "waits", "total wait", "max wait", "holder", "waiters",
+                   "waiting caused by (holder: total / max)"]) head.append(el("th", null, h));
   table.append(head);
-  for (const [name, waits, total, max, holder, waiters, dead] of s.locks) {
+  for (const [name, waits, total, max, holder, waiters, dead, caused] of s.locks) {
     const tr = el("tr", dead ? "rlx-dead" : "");
+    // caused: [[routine, site, total_s, max_s, holds], ...], biggest first
+    const causedText = (caused || []).map(([routine, site, ctotal, cmax]) => {
+      const where = site ? ` @ ${String(site).replace(/\\/g, "/").split("/").pop()}` : "";
+      return `${routine ?? "?"}${where}: ${fmtS(ctotal)} / ${fmtS(cmax)}`;
+    }).join("; ") || "–";
     tr.append(
       el("td", null, dead ? `${name} (deadlock)` : name), el("td", null, waits),
       el("td", null, fmtS(total)), el("td", null, fmtS(max)),
       el("td", null, holder ? laneLabel(holder) : "–"),
       el("td", null, (waiters || []).map(laneLabel).join(", ") || "–"),
+      el("td", null, causedText),
     );
     table.append(tr);
   }

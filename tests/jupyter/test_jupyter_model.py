@@ -278,15 +278,16 @@ def test_lock_table_counts_waits_and_tracks_holder_and_waiters() -> None:
     m = model_of(ev, merge_gap_s=0.0)
     msg = m.delta()
     assert msg["locks"] == [
-        ["db", 2, 0.0, 0.0, "RoutiluxWorker-1", ["RoutiluxWorker-2", "RoutiluxWorker-3"], False]
-    ]
+        ["db", 2, 0.0, 0.0, "RoutiluxWorker-1", ["RoutiluxWorker-2", "RoutiluxWorker-3"], False,
+         []]
+    ]  # fmt: skip
     assert sorted(o[0] for o in msg["open"]) == [0, 1] and {o[2] for o in msg["open"]} == {"lock"}
     ev("lock.acquired", 0.3, 2, name="db", value=0.3)
     ev("lock.timeout", 0.5, 3, name="db", value=0.4)
     ev("lock.released", 0.6, 2, name="db", value=0.3)
     m.feed(ev.events)
     msg = m.delta()
-    assert msg["locks"] == [["db", 2, 0.7, 0.4, None, [], False]]
+    assert msg["locks"] == [["db", 2, 0.7, 0.4, None, [], False, []]]
     assert [(b[0], b[1], b[2], b[3]) for b in msg["bars"]] == [
         (0, 0.0, 0.3, "lock"), (1, 0.1, 0.5, "lock")
     ]  # fmt: skip

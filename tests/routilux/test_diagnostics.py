@@ -142,10 +142,10 @@ def test_finding_is_frozen_and_knows_its_notebook() -> None:
         f.severity = "low"  # type: ignore[misc]
     assert f.to_dict()["events"] == [7, 9]
     assert set(FINDING_KINDS) == {"shared_mutable_state", "blocking", "deadlock",
-                                  "pool_exhaustion", "barrier"}
+                                  "lock_order", "pool_exhaustion", "barrier"}
     assert sorted(FINDING_NOTEBOOKS.values()) == [
         "01_shared_mutable_state.ipynb", "02_blocking_the_pool.ipynb", "03_deadlocks.ipynb",
-        "04_pool_exhaustion.ipynb", "05_barrier_usage.ipynb"]
+        "03_deadlocks.ipynb", "04_pool_exhaustion.ipynb", "05_barrier_usage.ipynb"]
 
 
 @pytest.mark.timeout(10)

@@ -26,6 +26,7 @@ from routilux.sync import (
 )
 
 JOIN_TIMEOUT = 20  # seconds; far beyond what any thread here needs
+RELEASE_LINE = 344  # the line of "lock.release()  # RELEASE_LINE" below
 
 
 class Recorder:
@@ -108,6 +109,13 @@ def _isolate(monkeypatch):
     monkeypatch.setattr(_context, "_default_tracer_runtime", None)
     yield
     set_deadlock_action("raise")
+    # Some tests end holding a lock on purpose, in this thread or in one that has ended
+    # ("that thread keeps it"); forget those holds, so that the next test's first acquire
+    # (maybe in a thread whose ident the system reused) is not taken "while holding" them.
+    alive = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
+    for ident, cell in list(sync._cells.items()):
+        if ident not in alive:
+            cell[0] = None
 
 
 # --------------------------------------------------------------------------------------
@@ -333,19 +341,28 @@ def test_contended_wait_records_wait_acquired_released(new):
     w = Worker(waiter, name="Waiter")
     w.start()
     rec.wait_for("lock.wait")
-    lock.release()
+    lock.release()  # RELEASE_LINE
     w.join(JOIN_TIMEOUT)
     assert not w.is_alive() and w.error is None
 
-    assert [e["kind"] for e in rec.events] == ["lock.wait", "lock.acquired", "lock.released"]
-    wait, acquired, released = rec.events
+    # The holder's release comes first (it is recorded before the lock is let go): it
+    # carries the waiting it caused, charged to where it took the lock.
+    kinds = [e["kind"] for e in rec.events]
+    assert kinds == ["lock.wait", "lock.released", "lock.acquired", "lock.released"]
+    wait, caused, acquired, released = rec.events
     assert wait["detail"] == {"holder": threading.get_ident(), "holder_name": "MainThread"}
-    for e in rec.events:
+    for e in (wait, acquired, released):
         assert (e["name"], e["routine"], e["job_id"], e["worker_id"], e["thread"]) == (
             "db", "b", "9c2a-job", "w-1", "Waiter"
         )  # fmt: skip
+    assert (caused["name"], caused["routine"], caused["thread"]) == ("db", None, "MainThread")
+    assert caused["value"] is None  # an uncontended acquire has no start time to measure from
+    assert caused["detail"]["waiters"] == 1
+    assert 0 < caused["detail"]["caused_s"] <= acquired["value"]
+    assert caused["detail"]["site"] == f"{__file__}:{RELEASE_LINE}"
     assert acquired["value"] > 0
     assert released["value"] >= 0
+    assert released["detail"] is None  # nobody waited for the waiter
 
 
 @pytest.mark.timeout(10)
@@ -367,7 +384,8 @@ def test_rlock_taken_after_a_wait_is_still_reentrant():
     lock.release()
     _run_joined(w)
     assert w.result is False
-    assert [e["kind"] for e in rec.events] == ["lock.wait", "lock.acquired", "lock.released"]
+    assert [e["kind"] for e in rec.events] == [
+        "lock.wait", "lock.released", "lock.acquired", "lock.released"]  # fmt: skip
 
 
 @pytest.mark.timeout(10)
@@ -376,8 +394,14 @@ def test_timeout_returns_false_and_records_lock_timeout():
     lock = TracedLock("db", tracer=rec)
     with lock:
         assert _in_thread(lambda: lock.acquire(timeout=0.1)) is False
-    assert [e["kind"] for e in rec.events] == ["lock.wait", "lock.timeout"]
+    assert [e["kind"] for e in rec.events] == ["lock.wait", "lock.timeout", "lock.released"]
     assert rec.events[1]["value"] >= 0.1
+    # The wait that gave up is charged to the holder, at the line of its ``with``.
+    caused = rec.events[2]
+    assert caused["thread"] == "MainThread" and caused["detail"]["waiters"] == 1
+    assert caused["detail"]["caused_s"] >= 0.1
+    with_line = test_timeout_returns_false_and_records_lock_timeout.__code__.co_firstlineno + 4
+    assert caused["detail"]["site"] == f"{__file__}:{with_line}"
     assert lock.acquire(False)  # nothing was left behind
 
 
@@ -428,10 +452,12 @@ def test_with_the_real_tracer():
     lock.release()
     _run_joined(w)
     events = tracer.read()
-    assert [e.kind for e in events] == ["lock.wait", "lock.acquired", "lock.released"]
+    assert [e.kind for e in events] == [
+        "lock.wait", "lock.released", "lock.acquired", "lock.released"]  # fmt: skip
     assert {e.name for e in events} == {"db"}
-    assert {e.thread_name for e in events} == {"Waiter"}
+    assert [e.thread_name for e in events] == ["Waiter", "MainThread", "Waiter", "Waiter"]
     assert events[0].detail["holder_name"] == "MainThread"
+    assert events[1].detail["waiters"] == 1
 
 
 def _run_joined(w: Worker) -> None:
