@@ -45,10 +45,12 @@ def cpu_hogs(count: int) -> Iterator[list[subprocess.Popen]]:
 
 
 def soak(paths: list[Path], runs: int, hogs: int, modes: tuple[str, ...],
-         timeout: float = CELL_TIMEOUT_S, log=print) -> dict[str, dict[str, list[str | None]]]:
+         timeout: float = CELL_TIMEOUT_S, log=print,
+         keep_failed: Path | None = None) -> dict[str, dict[str, list[str | None]]]:
     """Run each notebook ``runs`` times per mode; returns mode -> notebook -> one error per run.
 
-    An error is None for a run in which every cell passed.
+    An error is None for a run in which every cell passed. With ``keep_failed``, each
+    failed run's executed notebook is written there (``<mode>-<run>-<name>``) to read why.
     """
     results: dict[str, dict[str, list[str | None]]] = {}
     for mode in modes:
@@ -57,8 +59,13 @@ def soak(paths: list[Path], runs: int, hogs: int, modes: tuple[str, ...],
         with cpu_hogs(hogs if mode == "hogs" else 0):
             for run in range(1, runs + 1):
                 for path in paths:
-                    _, error, seconds = execute(path, timeout)
+                    nb, error, seconds = execute(path, timeout)
                     per_notebook[path.name].append(error)
+                    if error is not None and keep_failed is not None:
+                        import nbformat
+
+                        keep_failed.mkdir(parents=True, exist_ok=True)
+                        nbformat.write(nb, keep_failed / f"{mode}-{run}-{path.name}")
                     status = "pass" if error is None else f"FAIL: {error}"
                     log(f"[{mode} {run}/{runs}] {path.name}: {status} ({seconds:.1f} s)")
     return results
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"comma-separated, from: {', '.join(MODES)}")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one cell may run")
+    parser.add_argument("--keep-failed", type=Path, default=REPO_ROOT / "build" / "soak",
+                        help="where each failed run's executed notebook is written")
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
@@ -110,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing or not paths:
         parser.error(f"no such notebook: {', '.join(missing) or 'notebooks/*.ipynb'}")
     results = soak(paths, args.runs, args.hogs, modes, args.timeout,
-                   log=lambda line: print(line, flush=True))
+                   log=lambda line: print(line, flush=True), keep_failed=args.keep_failed)
     print(table(results, args.hogs))
     return 1 if failed(results) else 0
 

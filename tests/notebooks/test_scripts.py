@@ -95,11 +95,12 @@ def test_notebooks_html_summary_and_bad_input(tmp_path: Path,
 @pytest.mark.slow
 @pytest.mark.allow_thread_leak  # nbclient's own threads
 @pytest.mark.timeout(240)
-def test_soak_counts_passes_per_notebook_and_mode(tiny: dict[str, Path]) -> None:
+def test_soak_counts_passes_per_notebook_and_mode(tiny: dict[str, Path], tmp_path: Path) -> None:
     soak = load_script("soak")
     lines: list[str] = []
+    kept = tmp_path / "kept"
     results = soak.soak([tiny["good"], tiny["bad"]], runs=1, hogs=1,
-                        modes=("quiet", "hogs"), log=lines.append)
+                        modes=("quiet", "hogs"), log=lines.append, keep_failed=kept)
     assert set(results) == {"quiet", "hogs"}
     for mode in ("quiet", "hogs"):
         assert results[mode]["a_good.ipynb"] == [None]
@@ -113,6 +114,10 @@ def test_soak_counts_passes_per_notebook_and_mode(tiny: dict[str, Path]) -> None
     assert table[3] == "failures:"
     assert len(lines) == 4 and lines[0].startswith("[quiet 1/1] a_good.ipynb: pass")
     assert not soak.failed({"quiet": {"a_good.ipynb": [None, None]}})
+    # each failed run's executed notebook is kept, to read why it failed
+    assert sorted(p.name for p in kept.iterdir()) == ["hogs-1-b_bad.ipynb",
+                                                      "quiet-1-b_bad.ipynb"]
+    assert "arithmetic is broken" in (kept / "quiet-1-b_bad.ipynb").read_text()
 
 
 def test_soak_cpu_hogs_spin_inside_the_block_and_end_after_it() -> None:
