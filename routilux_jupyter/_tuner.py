@@ -410,8 +410,13 @@ class SweepProgressBar:
         if self.done:
             self._bar.bar_style = "success"
         if self._handle is None:
+            from IPython import get_ipython
             from IPython.display import display
 
+            if get_ipython() is None:  # a plain script: one line per finished size
+                if p.row is not None:
+                    print(f"{self.description}: {self.text}", flush=True)
+                return
             self._handle = display(self._bundle(), raw=True, display_id=True)
         elif p.row is not None:
             self._handle.update(self._bundle(), raw=True)
