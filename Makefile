@@ -12,13 +12,14 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 LAB_ARGS    ?=
 
-.PHONY: help venv test demo lab notebooks-html bench lint clean
+.PHONY: help venv test demo lab notebooks-html soak bench lint clean
 
 help:
 	@echo "make lab             JupyterLab on notebooks/ (the main job)"
 	@echo "make demo            headless demo: python -m routilux.demo"
 	@echo "make test            every test (PYTEST_ARGS='-k foo' to narrow)"
-	@echo "make notebooks-html  execute notebooks/*.ipynb into build/html/"
+	@echo "make notebooks-html  execute notebooks/*.ipynb into build/html/ (non-zero, naming failures)"
+	@echo "make soak            every notebook N times, quiet and beside 2 CPU hogs (N=20)"
 	@echo "make bench           benchmarks"
 	@echo "make lint            ruff check"
 	@echo "make venv            only create/update .venv"
@@ -48,13 +49,16 @@ demo: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
+# Renders every notebook, also after one failed; exits non-zero naming the failed ones.
 notebooks-html: $(STAMP)
 	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \
 	if [ $${#nbs[@]} -eq 0 ]; then echo "make notebooks-html: no notebooks/*.ipynb" >&2; exit 1; fi; \
-	mkdir -p build/html; \
-	$(VENV)/bin/jupyter nbconvert --to html --execute \
-	  --ExecutePreprocessor.timeout=600 --output-dir build/html "$${nbs[@]}"; \
-	echo "HTML in build/html/"
+	$(PY) scripts/notebooks_html.py --output-dir build/html "$${nbs[@]}"
+
+# Every notebook N times with no load, then N times beside 2 CPU-hog processes; pass counts.
+N ?= 20
+soak: $(STAMP)
+	$(PY) scripts/soak.py --runs $(N)
 
 bench: $(STAMP)
 	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks; \

@@ -11,6 +11,7 @@ Public surface (everything else is private and may change):
 - ``Tuner(flow, routine, slot, ...)``: the pool-size tuner widget (``%routilux tune``): a
   sweep in a background thread, throughput/latency curves with the replay's predictions,
   the recommendation, and a button that resizes a live runtime.
+- ``SweepProgressBar()``: a notebook progress bar for ``routilux.tuning.sweep(progress=...)``.
 
 Imports are lazy: importing this package loads neither IPython, ipywidgets, anywidget nor
 matplotlib; each loads when first needed, and a missing one raises ImportError naming the
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "Dashboard",
     "Report",
+    "SweepProgressBar",
     "Tuner",
     "dashboards",
     "load_ipython_extension",
@@ -44,6 +46,7 @@ _LAZY = {
     "snapshot": "._report",
     "run_sync": "._asyncio",
     "Tuner": "._tuner",
+    "SweepProgressBar": "._tuner",
 }
 
 

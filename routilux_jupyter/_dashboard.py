@@ -16,6 +16,14 @@ Moving parts:
   ``%unload_ext routilux_jupyter``, interpreter exit (atexit) and when the runtime shuts
   down or is garbage-collected. An exception in a tick turns the view's status line red and
   is logged to ``logging.getLogger("routilux_jupyter")``; the pump keeps going.
+- Readable without a kernel (#12): displayed (``_ipython_display_``), the dashboard
+  publishes one output under its own ``display_id`` whose bundle carries, beside the widget
+  view, a PNG of ``snapshot()`` and a plain-text line. ``refresh()``, ``snapshot()``,
+  ``stop()`` and ``close()`` called from the kernel's main thread (a cell) update that
+  output, so a saved or rendered notebook (nbconvert, GitHub, nbviewer) shows the latest
+  picture; ``close()`` leaves the picture only, as the live view is gone. The pump never
+  renders it (the kernel would pay for a matplotlib frame ten times a second), and an
+  update from another thread would belong to no cell.
 
 The ``_delta`` message (``v`` = ``_model.MESSAGE_VERSION``). Keys marked * are present only
 when they changed; lists of new items hold only what is new since the previous delta::
@@ -255,6 +263,8 @@ class Dashboard:
         self._action_error: tuple[str, float] | None = None
         self._logged: set[str] = set()
         self._extra: dict[str, Any] = {"status": "starting", "error": None}
+        self._display_id = f"routilux-dashboard-{self._serial}-{id(self):x}"
+        self._displayed = False  # published under _display_id: keep that output's picture
         self.updates_sent = 0
         """Messages sent to the view so far (one per tick)."""
         self.cpu_s = 0.0
@@ -335,11 +345,13 @@ class Dashboard:
 
         Returns the counters sent. An error is shown in the view, logged, and raised. Once
         the runtime is shut down (or gone) the last update was final, and this returns
-        the counters it showed.
+        the counters it showed. Called from a cell of a displayed dashboard, it also
+        renews the output's static picture (one matplotlib frame, about 0.1 s).
         """
         if self._closed:
             raise RuntimeError("this dashboard is closed; create a new one")
         self._tick(raise_errors=True)
+        self._update_display()
         return dict(self.counters)
 
     def refresh_quietly(self) -> bool:
@@ -374,7 +386,9 @@ class Dashboard:
 
         with self._lock:
             view = self._model.view(time.monotonic_ns(), self._last_stats)
-        return dashboard_figure(view, title=f"routilux: {self._runtime_text}")
+        fig = dashboard_figure(view, title=f"routilux: {self._runtime_text}")
+        self._update_display(fig)
+        return fig
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S, notify: bool = True) -> None:
         """Stop the pump; the view keeps its last picture and says "stopped".
@@ -392,6 +406,7 @@ class Dashboard:
                 if not self._finished:
                     self._extra["status"] = "stopped"
                     self._send(self._model.note(**self._extra))
+            self._update_display()
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> None:
         """Stop the pump and close the widgets. Idempotent."""
@@ -404,18 +419,67 @@ class Dashboard:
                 return
             self._closed = True
         _open.pop(self._serial, None)
+        self._update_display(live=False)  # the live view goes: its last picture stays
         for widget in (self.widget, self._view, self._slider, self._button):
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        data = bundle[0] if isinstance(bundle, tuple) else bundle
-        if isinstance(data, dict):  # what a notebook viewed without widgets shows
-            data["text/plain"] = (
-                f"routilux dashboard ({self._runtime_text}); live in Jupyter with ipywidgets, "
-                f"dashboard.snapshot() gives a static figure"
-            )
-        return bundle
+        """The widget view, a plain-text line and a PNG of the latest state.
+
+        A frontend with widgets draws the live view; one without (nbconvert, GitHub,
+        nbviewer, a notebook opened with no kernel) shows the picture.
+        """
+        return self._bundle(live=not self._closed)
+
+    def _ipython_display_(self) -> None:
+        """Publish the bundle under this dashboard's display id, so it can be updated."""
+        from IPython.display import display
+
+        display(self._bundle(live=not self._closed), raw=True, display_id=self._display_id)
+        self._displayed = True
+
+    def _bundle(self, live: bool, fig: Figure | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if live:
+            data.update(self.widget._repr_mimebundle_())
+        state = "live in Jupyter with ipywidgets" if live else "closed; its last picture"
+        data["text/plain"] = (
+            f"routilux dashboard ({self._runtime_text}); {state}; "
+            f"dashboard.snapshot() gives a static figure"
+        )
+        try:
+            picture = self._picture_png(fig)
+        except Exception as exc:  # noqa: BLE001 - a repr: IPython would hide it, so log it
+            logger.exception("routilux_jupyter: could not draw the dashboard's picture")
+            data["text/plain"] += f" (no picture: {type(exc).__name__}: {_one_line(exc)})"
+        else:
+            data["image/png"] = picture
+        return data
+
+    def _picture_png(self, fig: Figure | None = None) -> str:
+        """``snapshot()`` (or the figure given) as base64 PNG text, as a bundle holds it."""
+        import base64
+
+        from ._charts import dashboard_figure, figure_png
+
+        if fig is None:
+            with self._lock:
+                view = self._model.view(time.monotonic_ns(), self._last_stats)
+            fig = dashboard_figure(view, title=f"routilux: {self._runtime_text}")
+        return base64.b64encode(figure_png(fig)).decode("ascii")
+
+    def _update_display(self, fig: Figure | None = None, *, live: bool | None = None) -> None:
+        """Renew the published output's picture (only from a cell: the main thread)."""
+        if not self._displayed or threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            from IPython.display import update_display
+
+            live = not self._closed if live is None else live
+            update_display(self._bundle(live=live, fig=fig), raw=True,
+                           display_id=self._display_id)
+        except Exception:
+            logger.exception("routilux_jupyter: could not update the dashboard's output")
 
     def __enter__(self) -> Self:
         return self

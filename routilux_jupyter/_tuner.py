@@ -14,6 +14,10 @@ Moving parts:
   run ends, for scripts, tests and notebook cells that want the result.
 - "Apply" calls ``runtime.resize(recommendation.size)`` on the runtime given as
   ``runtime=`` (held weakly).
+- Readable without a kernel (#12): displayed, the tuner publishes one output under its own
+  ``display_id`` whose bundle carries the chart as ``image/png`` beside the widget view;
+  ``wait()`` and ``close()`` called from a cell renew it, so a saved or rendered notebook
+  shows the curves (``close()`` leaves the picture only).
 - An error in the run turns the bar red and shows in the status line (IPython would hide
   an exception raised in a thread); it is logged to ``logging.getLogger("routilux_jupyter")``
   and kept in ``error``. ``close()`` cancels a run and waits for its thread.
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 
     from routilux.trace import Tracer
 
-__all__ = ["Tuner", "tuning_figure"]
+__all__ = ["SweepProgressBar", "Tuner", "tuning_figure"]
 
 logger = logging.getLogger("routilux_jupyter")
 
@@ -111,6 +115,8 @@ class Tuner:
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._closed = False
+        self._display_id = f"routilux-tuner-{self._serial}-{id(self):x}"
+        self._displayed = False  # published under _display_id: keep that output's picture
 
         self.frame: pandas.DataFrame | None = None
         """The sweep's DataFrame once the run ended (see ``routilux.tuning.sweep``)."""
@@ -195,7 +201,9 @@ class Tuner:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
-            return not thread.is_alive()
+            if thread.is_alive():
+                return False
+        self._update_display()
         return True
 
     def apply(self) -> int:
@@ -231,16 +239,46 @@ class Tuner:
         self._closed = True
         self._cancel.set()
         self.wait(timeout)
+        self._update_display()  # the live view goes: the chart stays
         for w in (self.widget, self._progress, self._status, self._run_button,
                   self._apply_button, self._image, self._reasons):
             w.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        data = bundle[0] if isinstance(bundle, tuple) else bundle
-        if isinstance(data, dict):  # what a notebook viewed without widgets shows
-            data["text/plain"] = repr(self)
-        return bundle
+        """The widget view, a plain-text line and, once a sweep ended, the chart as a PNG.
+
+        A frontend with widgets draws the live tuner; one without (nbconvert, GitHub,
+        nbviewer, a notebook opened with no kernel) shows the chart.
+        """
+        return self._bundle()
+
+    def _ipython_display_(self) -> None:
+        """Publish the bundle under this tuner's display id, so it can be updated."""
+        from IPython.display import display
+
+        display(self._bundle(), raw=True, display_id=self._display_id)
+        self._displayed = True
+
+    def _bundle(self) -> dict[str, Any]:
+        import base64
+
+        data: dict[str, Any] = {} if self._closed else dict(self.widget._repr_mimebundle_())
+        data["text/plain"] = repr(self)
+        png = self._image.value
+        if png and not self.running:
+            data["image/png"] = base64.b64encode(bytes(png)).decode("ascii")
+        return data
+
+    def _update_display(self) -> None:
+        """Renew the published output (only from a cell: the kernel's main thread)."""
+        if not self._displayed or threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            from IPython.display import update_display
+
+            update_display(self._bundle(), raw=True, display_id=self._display_id)
+        except Exception:
+            logger.exception("routilux tuner: could not update the tuner's output")
 
     def __enter__(self) -> Self:
         return self
@@ -326,6 +364,86 @@ class Tuner:
                                   f"{html.escape(str(exc))}</span>")
             return
         self._status.value = f"<b>runtime resized to {size} threads</b>"
+
+
+class SweepProgressBar:
+    """A notebook progress bar for ``routilux.tuning.sweep(..., progress=SweepProgressBar())``.
+
+    ``sweep`` calls it from the cell's thread about ten times a second while a size runs
+    and once per finished size. On the first call it displays an ipywidgets bar and a
+    status line; after each size its output is renewed with a static line of the latest
+    state, and when the last size is done the widgets close and that line stays, so a
+    saved or rendered notebook (nbconvert, GitHub, nbviewer) shows how the sweep went
+    instead of stderr text (#12).
+
+    Args:
+        description: the bar's label.
+
+    Raises:
+        ImportError: ipywidgets is missing or too old (names the version).
+    """
+
+    def __init__(self, description: str = "sweep") -> None:
+        widgets = require("ipywidgets")
+        self.description = description
+        self._bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description=description)
+        self._label = widgets.HTML("")
+        self.widget = widgets.HBox([self._bar, self._label])
+        self.text = "not started"
+        """The latest status line (also what the saved output shows)."""
+        self.done = False
+        self._handle: Any = None
+
+    def __call__(self, p: SweepProgress) -> None:
+        self._bar.value = p.fraction
+        where = f"size {p.size} ({p.index + 1}/{p.sizes})"
+        if p.row is None:
+            self.text = f"{where}: {p.jobs_done}/{p.jobs} jobs"
+        else:
+            r = p.row
+            p95 = r.get("p95_latency_s")
+            self.text = (f"{where}: {r['throughput']:.1f} jobs/s, p95 latency "
+                         f"{'-' if p95 is None else f'{p95:.3f} s'}, "
+                         f"utilisation {r['utilisation']:.0%}")
+            self.done = p.index + 1 == p.sizes
+        self._label.value = html.escape(self.text)
+        if self.done:
+            self._bar.bar_style = "success"
+        if self._handle is None:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is None:  # a plain script: one line per finished size
+                if p.row is not None:
+                    print(f"{self.description}: {self.text}", flush=True)
+                return
+            self._handle = display(self._bundle(), raw=True, display_id=True)
+        elif p.row is not None:
+            self._handle.update(self._bundle(), raw=True)
+        if self.done:
+            self.close()
+
+    def close(self) -> None:
+        """Close the widgets; the output keeps the last status line."""
+        self.done = True
+        for w in (self.widget, self._bar, self._label):
+            w.close()
+
+    def _bundle(self) -> dict[str, Any]:
+        data: dict[str, Any] = {} if self.done else dict(self.widget._repr_mimebundle_())
+        fraction = self._bar.value
+        data["text/plain"] = f"{self.description}: {fraction:.0%} | {self.text}"
+        data["text/html"] = (
+            f"<div><progress value='{fraction:.3f}' max='1' style='width:30%'></progress> "
+            f"{html.escape(self.description)}: {html.escape(self.text)}</div>"
+        )
+        return data
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self._bundle()
+
+    def __repr__(self) -> str:
+        return f"<SweepProgressBar {self.description}: {self.text}>"
 
 
 def tuning_figure(

@@ -18,7 +18,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("playwright.sync_api")
 
-from tests.browser._lab import (
+from tests.browser._lab import (  # noqa: E402 - after the importorskips
     jupyter_lab,
     open_notebook,
     run_all_cells,

@@ -120,8 +120,11 @@ def test_notebook_monitor_counts_and_reports(tmp_path: Path) -> None:
     # the kernel is this venv's python (jupyter_client swaps "python" for sys.executable)
     assert Path(marked(nb.cells, "EXECUTABLE")).resolve() == Path(sys.executable).resolve()
 
-    monitor_types = {k for o in nb.cells[1].outputs for k in o.get("data", {})}
-    assert "application/vnd.jupyter.widget-view+json" in monitor_types
+    # The monitor cell showed the dashboard; CLEANUP closed it, which left its output the
+    # picture of its last state (#12: readable without a kernel), the live view gone.
+    [monitor_output] = nb.cells[1].outputs
+    assert set(monitor_output["data"]) == {"image/png", "text/plain"}, monitor_output["data"]
+    assert "closed; its last picture" in monitor_output["data"]["text/plain"]
 
     result = json.loads(marked(nb.cells, "RESULT"))
     assert result["sent_while_running"] > 1, result

@@ -21,7 +21,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from routilux.diagnostics import FINDING_NOTEBOOKS
+from routilux.diagnostics import FINDING_NOTEBOOKS  # noqa: E402 - after the importorskips
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
