@@ -10,6 +10,7 @@ from typing import Any
 from ._error_handler import ErrorHandler
 from ._registry import FlowRegistry
 from ._routine import Connection, Event, Routine
+from ._validate import check_number
 
 DEFAULT_EXECUTION_TIMEOUT = 300.0  # seconds, per job
 
@@ -17,11 +18,8 @@ DEFAULT_EXECUTION_TIMEOUT = 300.0  # seconds, per job
 def _check_timeout(value: Any) -> float:
     if value is None:
         return DEFAULT_EXECUTION_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"execution_timeout must be a number of seconds, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"execution_timeout must be > 0 seconds, got {value!r}")
-    return float(value)
+    # NaN never times out and inf never sweeps: both refused (issue 13).
+    return check_number("execution_timeout", value, above=0.0, unit=" seconds")  # type: ignore[return-value]
 
 
 class Flow:

@@ -40,6 +40,13 @@ class JobContext:
         self._callbacks: list[Callable[[JobContext], None]] | None = None
         # Set by the runtime that owns this job: called for the first terminal transition.
         self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
+        # Runtime bookkeeping (under the runtime's lock), set here so every job has it:
+        # outstanding holds, counted as posted, post's own hold, a failure post deferred.
+        self._pending = 0
+        self._counted = False
+        self._post_hold = False
+        self._in_post = False
+        self._deferred_failure: str | None = None
 
     # -- data ---------------------------------------------------------------------------
     def set_data(self, key: str, value: Any) -> None:
