@@ -331,7 +331,9 @@ class _Worker:
         finished = None
         if job is not None:
             job._pending -= 1
-            if job._pending == 0 and job.status == "running":
+            # While post runs, it finishes the job itself (_settle_post): a job is terminal
+            # only after post returns (api.md §9).
+            if job._pending == 0 and job.status == "running" and not job._in_post:
                 finished = (rt._auto_complete, job)
         if rt._inflight == 0 and rt._waiters:
             rt._wake_waiters_locked()
@@ -1215,7 +1217,6 @@ class Runtime:
         try:
             worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
             job = box[0]
-            job._in_post = False
             self._monitor.add_deadline(job._timeout, job)
             self._settle_post(worker, job)
         except BaseException as exc:
@@ -1230,10 +1231,13 @@ class Runtime:
         item parked, or the policy failed) or a failure waits to be applied; else drop it."""
         pool = self._pool
         with self._lock:
+            job._in_post = False
             if job._post_hold:  # nothing took it over: the step below does
                 job._post_hold = False
                 pool.tasks.append(_Callback(worker, job))
-            elif job._deferred_failure is not None:  # an activation holds it; fail anyway
+            elif job._deferred_failure is not None or job._pending == 0:
+                # A failure to apply, or every activation already ran while post was
+                # still here (their release left the job to us): finish after return.
                 worker.inflight += 1
                 self._inflight += 1
                 job._pending += 1
@@ -1248,7 +1252,11 @@ class Runtime:
 
     # -- job completion -------------------------------------------------------------------
     def _auto_complete(self, job: JobContext) -> None:
-        self._finish(job, "completed", None)
+        failure = job._deferred_failure
+        if failure is not None:  # found during post; its activations were skipped
+            self._finish(job, "failed", failure)
+        else:
+            self._finish(job, "completed", None)
 
     def _finish(self, job: JobContext, status: str, error: str | None) -> bool:
         """The first terminal transition of a job: status, counters, trace, waiters.

@@ -45,6 +45,7 @@ def check_number(
         number = float(value)
     except OverflowError:  # an int too large for a float
         number = math.inf if value > 0 else -math.inf
+    unit = f" ({unit.strip()})" if unit else ""
     bound = ""
     if minimum is not None:
         bound = f" >= {float(minimum)!r}"
