@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any, Callable
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
 
 _VALID_TERMINAL = ", ".join(sorted(TERMINAL_JOB_STATUSES))
+_WAIT_SLICE_S = 0.1  # seconds; JobContext.wait re-checks the status this often
 
 
 @dataclass(eq=False)
@@ -124,7 +126,16 @@ class JobContext:
             if self._done is None:
                 self._done = threading.Event()
             done = self._done
-        return done.wait(timeout)
+        # In slices that re-check the status: the event is set after the transition, and
+        # an interrupt in the finishing thread may come in between (issue 13).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(_WAIT_SLICE_S if deadline is None
+                            else max(min(deadline - time.monotonic(), _WAIT_SLICE_S), 0)):
+            if self.status in TERMINAL_JOB_STATUSES:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def add_done_callback(self, fn: Callable[[JobContext], None]) -> None:
         """Call ``fn(job)`` once the job is terminal (at once if it already is)."""

@@ -1195,6 +1195,7 @@ class Runtime:
             job._timeout = flow.execution_timeout
             job._posted_ns = time.monotonic_ns()
             key = job.job_id
+            box.append(job)  # first: post's handler must see any job that may be registered
             with lock:
                 if key in jobs:
                     raise ValueError(f"job_id {key!r} is already in use")
@@ -1208,7 +1209,6 @@ class Runtime:
                 worker.inflight += 1
                 self._inflight += 1
                 jobs[key] = job
-                box.append(job)
             tr = self._tracer
             if tr is not None:
                 tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
@@ -1219,10 +1219,30 @@ class Runtime:
             job = box[0]
             self._monitor.add_deadline(job._timeout, job)
             self._settle_post(worker, job)
-        except BaseException as exc:
-            if not box:
-                raise  # nothing was created (a full slot, a bad job_id, an early interrupt)
-            _abort_post(self, worker, box[0], exc)
+        except Exception as exc:
+            if box and box[0]._counted:  # a fault after registering: it fails, caller learns
+                _abort_post(self, worker, box[0], exc)
+            raise  # else nothing was created (a full slot, a bad job_id)
+        except BaseException:
+            # KeyboardInterrupt / SystemExit: cancel the job in one locked run of plain
+            # statements, entered without a call, so a second interrupt (a Ctrl-C storm)
+            # cannot land between "running" and "cancelled" or leave the hold behind.
+            if box:
+                job = box[0]
+                with lock:
+                    if job.status == "running":
+                        job.status = "cancelled"
+                        job.error = _POST_INTERRUPTED
+                        counts["running"] -= 1
+                        counts["cancelled"] += 1
+                        job._tally_pending = True  # _after_abort finishes the rest
+                    job._in_post = False
+                    if job._post_hold:
+                        job._post_hold = False
+                        job._pending -= 1
+                        worker.inflight -= 1
+                        self._inflight -= 1
+                _after_abort(self, job)
             raise
         return job
 
@@ -1230,18 +1250,20 @@ class Runtime:
         """Hand post's own hold on: to a bookkeeping step when nothing was scheduled (the
         item parked, or the policy failed) or a failure waits to be applied; else drop it."""
         pool = self._pool
+        step = _Callback(worker, job)
         with self._lock:
+            # Plain statements ending in one C call (the append): see _Worker._enqueue.
             job._in_post = False
             if job._post_hold:  # nothing took it over: the step below does
                 job._post_hold = False
-                pool.tasks.append(_Callback(worker, job))
+                pool.tasks.append(step)
             elif job._deferred_failure is not None or job._pending == 0:
                 # A failure to apply, or every activation already ran while post was
                 # still here (their release left the job to us): finish after return.
                 worker.inflight += 1
                 self._inflight += 1
                 job._pending += 1
-                pool.tasks.append(_Callback(worker, job))
+                pool.tasks.append(step)
             else:
                 return
             try:
@@ -1397,7 +1419,7 @@ class Runtime:
         """
         self._interrupted = True
         cancelled, running = self._cancel_queued("interrupted (KeyboardInterrupt)")
-        if cancelled or running:
+        if cancelled:
             logger.warning(
                 "routilux: interrupted: cancelled %d queued job(s); %d job(s) with running "
                 "logic are left to finish", cancelled, running)
@@ -1683,6 +1705,40 @@ def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
     with pool.lock:
         pool._closed = True
         pool._wake_all_locked()
+
+
+_POST_INTERRUPTED = "cancelled: interrupted (KeyboardInterrupt) while posting"
+
+
+def _after_abort(rt: Runtime, job: JobContext) -> None:
+    """What follows an interrupted post's cancellation outside the critical step: the
+    finish time, retention, waiters, callbacks, worker counters, trace. Best effort: a
+    further interrupt may cut it short, which costs at most a callback or a trace event
+    (``job.wait`` and the runtime's waits re-check the status in slices)."""
+    if not job.__dict__.pop("_tally_pending", False):
+        return
+    job.completed_at = datetime.now()
+    with rt._lock:
+        rt._finished_order.append(job.job_id)
+        if rt._waiters:
+            rt._wake_waiters_locked()
+    done = job._done
+    if done is not None:
+        done.set()
+    callbacks, job._callbacks = job._callbacks, None
+    for cb in callbacks or ():
+        try:
+            cb(job)
+        except Exception:
+            logger.exception("routilux: a done-callback of job %s raised", job.job_id)
+    worker = rt._workers.get(job.worker_id)
+    if worker is not None:
+        with worker.state._lock:
+            worker.state.jobs_processed += 1
+            worker.state.jobs_failed += 1
+    tr = rt._tracer
+    if tr is not None:
+        tr.record("job.cancelled", job.job_id, None, None, None, job.error, job.worker_id)
 
 
 def _abort_post(rt: Runtime, worker: _Worker, job: JobContext, exc: BaseException) -> None:
