@@ -148,7 +148,7 @@ def _check_timeout(blocking: bool, timeout: float | None) -> float:
         timeout = -1
     if timeout != -1:
         # NaN (a wait that never ends; threading.Lock raises too) and non-numbers: refused.
-        check_number("timeout", timeout, minimum=-1.0, allow_inf=True, unit=" seconds")
+        check_number("timeout", timeout, allow_inf=True, unit=" seconds")
     if not blocking and timeout != -1:
         raise ValueError("can't specify a timeout for a non-blocking call")
     if timeout < 0 and timeout != -1:
