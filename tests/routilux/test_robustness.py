@@ -135,7 +135,7 @@ class StrRaises(Exception):
 
 class StrNotStr(Exception):
     def __str__(self) -> Any:
-        return 42
+        return 42  # noqa: PLE0307 - the broken object under test
 
 
 class StrRecurses(Exception):
