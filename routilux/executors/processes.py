@@ -236,7 +236,7 @@ def _exit_hook() -> None:
     for ex in list(_live):
         try:
             ex._abandon()
-        except Exception:  # noqa: BLE001 - exiting anyway
+        except Exception:  # exiting anyway: log and go on
             logger.exception("routilux: could not stop %r at exit", ex)
 
 
