@@ -18,6 +18,7 @@ from ._context import (
     set_current_job,
     set_current_worker_state,
 )
+from ._dsl import ObjectFactory, ObjectMetadata
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import (
     QueueFullError,
@@ -65,6 +66,8 @@ __all__ = [
     "FlowRegistry",
     "JobContext",
     "JobStatus",
+    "ObjectFactory",
+    "ObjectMetadata",
     "QueueFullError",
     "Routine",
     "RoutineStatus",

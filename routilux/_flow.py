@@ -188,6 +188,30 @@ class Flow:
                 issues.append(f"Error: connection {conn!r} is missing an end")
         return issues
 
+    # -- the DSL (api.md §7; routilux/_dsl.py) --------------------------------------------
+    @classmethod
+    def from_dict(cls, spec: Any, factory: Any = None) -> Flow:
+        """A Flow built from a spec dict whose routines name ``ObjectFactory`` prototypes.
+
+        Spec keys: ``flow_id``, ``routines: {id: {class, config, error_handler}}``,
+        ``connections: [{from: "rid.event", to: "rid.slot"}]``, ``execution: {timeout}``.
+
+        Raises:
+            TypeError: ``spec`` is not a mapping.
+            ValueError: anything wrong inside it, named by its place in the spec
+                (an unregistered factory name included).
+        """
+        from ._dsl import flow_from_dict
+
+        return flow_from_dict(spec, factory)
+
+    @classmethod
+    def from_yaml(cls, text: str, factory: Any = None) -> Flow:
+        """``Flow.from_dict`` of a YAML document (PyYAML: ``pip install routilux[yaml]``)."""
+        from ._dsl import flow_from_yaml
+
+        return flow_from_yaml(text, factory)
+
     def _latest_worker(self) -> Any:
         ref = self._latest_worker_ref
         return ref() if ref is not None else None
