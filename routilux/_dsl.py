@@ -204,7 +204,7 @@ class ObjectFactory:
 # -- the spec -------------------------------------------------------------------------------
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {type(value).__name__}: {value!r}")
+        raise ValueError(f"{where} must be a mapping, got {type(value).__name__}: {value!r}")  # noqa: TRY004 - a bad spec value
     return value
 
 
@@ -257,7 +257,7 @@ def flow_from_dict(spec: Any, factory: ObjectFactory | None = None) -> Flow:
             raise ValueError(f"{where}: missing 'class' (the ObjectFactory name)")
         name = entry["class"]
         if not isinstance(name, str):
-            raise ValueError(f"{where}.class must be a string, got {name!r}")
+            raise ValueError(f"{where}.class must be a string, got {name!r}")  # noqa: TRY004 - a bad spec value
         config = entry.get("config")
         if config is not None:
             config = dict(_mapping(config, f"{where}.config"))
@@ -272,7 +272,7 @@ def flow_from_dict(spec: Any, factory: ObjectFactory | None = None) -> Flow:
         routines.append((rid, routine))
     connections = spec.get("connections") or []
     if not isinstance(connections, list):
-        raise ValueError(f"connections must be a list, got {type(connections).__name__}")
+        raise ValueError(f"connections must be a list, got {type(connections).__name__}")  # noqa: TRY004 - a bad spec value
     wires = []
     for i, conn in enumerate(connections):
         where = f"connections[{i}]"
@@ -318,6 +318,6 @@ def flow_from_yaml(text: str, factory: ObjectFactory | None = None) -> Flow:
     except yaml.YAMLError as exc:
         raise ValueError(f"the flow spec is not valid YAML: {exc}") from None
     if not isinstance(spec, Mapping):
-        raise ValueError(f"the YAML flow spec must be a mapping at the top, got "
+        raise ValueError(f"the YAML flow spec must be a mapping at the top, got "  # noqa: TRY004 - a bad spec value
                          f"{type(spec).__name__}")
     return flow_from_dict(spec, factory)
