@@ -179,7 +179,9 @@ class _Task:
         if job is not None and (job.status in _FAILED_OR_CANCELLED
                                 or job._deferred_failure is not None):
             # No new activation starts for a failed or cancelled job, nor for one whose
-            # post found a failure still to be applied (api.md §9, §12).
+            # post found a failure still to be applied (api.md §9, §12). A pending retry
+            # of it ends here too (left set, done_locked would re-arm its timer forever).
+            self.retrying = False
             return
         plan = self.plan
         if plan.executor is not None:

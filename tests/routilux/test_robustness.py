@@ -283,3 +283,26 @@ def test_shutdown_refuses_a_nan_timeout() -> None:
     with pytest.raises(ValueError, match="timeout must be a finite number"):
         rt.shutdown(timeout=NAN)
     rt.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_a_retry_pending_for_a_job_that_ended_does_not_spin() -> None:
+    """Found by test_fault_injection: the skipped re-run kept its retry delay, so its
+    done_locked re-armed the timer forever (in_flight stuck at 1, a core busy)."""
+    flow = new_flow("retry-spin")
+    raised = threading.Event()
+
+    def failing(sd, pm, ws):
+        raised.set()
+        raise ConnectionError("down")
+
+    r = make_routine(failing, events=())
+    r.set_error_handler(ErrorHandler("retry", max_retries=5, retry_delay=0.2))
+    flow.add_routine(r, "r")
+    with running(thread_pool_size=1) as rt:
+        _, job = rt.post(flow.flow_id, "r", "in", {})
+        assert raised.wait(JOIN_TIMEOUT)
+        assert job.complete("cancelled", "given up")  # while its re-run waits
+        # Before the fix the re-run re-armed itself every 0.2 s: never idle.
+        assert rt.wait_until_all_workers_idle(JOIN_TIMEOUT), rt.statistics()
+        assert job.status == "cancelled" and rt.statistics().in_flight == 0
