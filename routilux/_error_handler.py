@@ -102,10 +102,12 @@ class ErrorHandler:
         """Seconds to wait before re-run number ``attempt`` (1-based)."""
         try:
             delay = self.retry_delay * self.retry_backoff ** (attempt - 1)
-        except OverflowError:
+        except (OverflowError, TypeError):
             return MAX_RETRY_DELAY_S
-        # Finite by construction, but a huge backoff reaches inf: cap it, never hand the
-        # monitor a non-finite time.
+        # Finite by construction, but a huge backoff reaches inf (and the fields are
+        # plain attributes): never hand the monitor a non-finite time.
+        if delay != delay or delay < 0:
+            return 0.0
         return min(delay, MAX_RETRY_DELAY_S)
 
     def handle_error(

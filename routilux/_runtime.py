@@ -324,22 +324,33 @@ class _Worker:
             self.state.status = ExecutionStatus.RUNNING
 
     def release_locked(self, job: JobContext | None) -> Any:
-        # Plain statements only until the waiters' wake-up (see _pool.py, interrupts).
-        self.inflight -= 1
+        """Drop one hold. When it was the job's last, the hold passes to the returned
+        (auto-complete, job) step, so nothing reports idle before the job is finished."""
         rt = self.runtime
-        rt._inflight -= 1
-        if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
-            self.state.status = ExecutionStatus.IDLE
-        finished = None
+        # Plain statements only until the waiters' wake-up (see _pool.py, interrupts).
         if job is not None:
             job._pending -= 1
             # While post runs, it finishes the job itself (_settle_post): a job is terminal
             # only after post returns (api.md §9).
             if job._pending == 0 and job.status == "running" and not job._in_post:
-                finished = (rt._auto_complete, job)
+                return (rt._auto_complete, job)  # still in flight until it is finished
+        self.inflight -= 1
+        rt._inflight -= 1
+        if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
+            self.state.status = ExecutionStatus.IDLE
         if rt._inflight == 0 and rt._waiters:
             rt._wake_waiters_locked()
-        return finished
+        return None
+
+    def release_final_locked(self) -> None:
+        """The hold an auto-complete step carried (see release_locked), once it is done."""
+        rt = self.runtime
+        self.inflight -= 1
+        rt._inflight -= 1
+        if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
+            self.state.status = ExecutionStatus.IDLE
+        if rt._inflight == 0 and rt._waiters:
+            rt._wake_waiters_locked()
 
     def hold(self, job: JobContext | None) -> None:
         with self.runtime._lock:
@@ -769,6 +780,10 @@ class _Monitor:
             self._thread.start()
 
     def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
+        # Never a NaN (or negative) due time in the heap: one froze every timer (issue 13).
+        # Inputs are validated where they are taken; this guards what is computed from them.
+        if not delay >= 0.0:
+            delay = 0.0
         with self._cond:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, arg))
             self._ensure_started()
@@ -1276,13 +1291,23 @@ class Runtime:
 
     # -- job completion -------------------------------------------------------------------
     def _auto_complete(self, job: JobContext) -> None:
-        failure = job._deferred_failure
-        if failure is not None:  # found during post; its activations were skipped
-            self._finish(job, "failed", failure)
-        else:
-            self._finish(job, "completed", None)
+        """Finish a job whose last hold was released; then drop that hold (in the same
+        locked step as the transition, so a waiter never sees idle before it)."""
+        worker = self._workers.get(job.worker_id)
+        failure = job._deferred_failure  # found during post; its activations were skipped
+        try:
+            finished = self._finish(job, "failed" if failure is not None else "completed",
+                                    failure, holder=worker)
+        except BaseException:
+            finished = False
+            raise
+        finally:
+            if not finished and worker is not None:
+                with self._lock:
+                    worker.release_final_locked()
 
-    def _finish(self, job: JobContext, status: str, error: str | None) -> bool:
+    def _finish(self, job: JobContext, status: str, error: str | None,
+                holder: _Worker | None = None) -> bool:
         """The first terminal transition of a job: status, counters, trace, waiters.
 
         The status and the runtime's counters change in one locked run of plain
@@ -1312,6 +1337,8 @@ class Runtime:
             while len(self._finished_order) > MAX_FINISHED_JOBS:
                 old = self._finished_order.popleft()
                 self._jobs.pop(old, None)
+            if holder is not None:  # the auto-complete step's hold (release_locked)
+                holder.release_final_locked()
             if counts["running"] == 0 and self._waiters:
                 self._wake_waiters_locked()
         if done is not None:
