@@ -144,11 +144,11 @@ class WorkerPool:
             park.release()
 
     def _spawn_locked(self) -> None:
+        started = threading.Event()
         t = threading.Thread(
-            target=_work, args=(self, threading.Event()),
+            target=_work, args=(self, started),
             name=f"{self._prefix}-{next(self._names)}", daemon=True,
         )
-        started = t._args[1]  # type: ignore[attr-defined]
         self._alive += 1  # reserved before start: a thread that starts is already counted
         try:
             t.start()
