@@ -85,7 +85,9 @@ class WorkerPool:
         self.lock = threading.Lock()
         self._parked: list[Any] = []  # park locks of idle threads (LIFO: warm threads first)
         self._waking = 0  # threads woken but not yet back under the lock
-        self.room = threading.Condition(self.lock)  # bounded posts wait here
+        # Bounded posts waiting for room: one raw lock each, released (under the pool lock)
+        # when a task leaves the queue. ``room_waiters`` is their number.
+        self._room_gates: list[Any] = []
         self.room_waiters = 0
         self.tasks: deque[Any] = deque()
         self.running: dict[int, Any] = {}  # thread ident -> task
@@ -142,6 +144,24 @@ class WorkerPool:
         self._waking += len(parked)
         for park in parked:
             park.release()
+
+    def add_room_gate_locked(self, gate: Any) -> None:
+        self._room_gates.append(gate)
+        self.room_waiters = len(self._room_gates)
+
+    def drop_room_gate_locked(self, gate: Any) -> None:
+        if gate in self._room_gates:
+            self._room_gates.remove(gate)
+        self.room_waiters = len(self._room_gates)
+
+    def wake_room_locked(self, everyone: bool = False) -> None:
+        """Wake the oldest post waiting for room (or all of them); lock held."""
+        gates = self._room_gates
+        while gates:
+            gates.pop(0).release()
+            if not everyone:
+                break
+        self.room_waiters = len(gates)
 
     def _spawn_locked(self) -> None:
         started = threading.Event()
@@ -206,7 +226,7 @@ class WorkerPool:
             abandoned = list(self.tasks)
             self.tasks.clear()
             self._wake_all_locked()
-            self.room.notify_all()
+            self.wake_room_locked(everyone=True)
             threads = list(self._threads.values())
         if timeout is not None and timeout <= 0:
             return abandoned
@@ -307,7 +327,7 @@ def _work(pool: WorkerPool, started: threading.Event) -> None:
                         pool._waking += 1
                         pool._parked.pop().release()  # under the lock: see PARK_RECHECK_S
                     if pool.room_waiters:
-                        pool.room.notify()
+                        pool.wake_room_locked()
                 elif next_tasks:
                     # Steal an activation waiting for a busy thread: that thread's logic
                     # may block until this very activation has run (emit, then wait).

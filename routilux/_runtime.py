@@ -1166,23 +1166,31 @@ class Runtime:
                     f"run queue is full ({limit} activations waiting, max_queue_size={limit}); "
                     "no job was registered"
                 )
-            deadline = None if timeout is None else time.monotonic() + timeout
-            pool.room_waiters += 1
-            try:
-                while len(pool.tasks) >= limit:
-                    if self._shut_down:
-                        raise RuntimeError("Runtime is shut down")
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise QueueFullError(
-                            f"run queue stayed full ({limit} activations waiting) for "
-                            f"{timeout:g} s; no job was registered"
-                        )
-                    pool.room.wait(remaining)
+        timeout = check_number("timeout", timeout, allow_none=True, minimum=0.0,
+                               allow_inf=True, unit=" seconds")
+        deadline = None if timeout is None or timeout == math.inf \
+            else time.monotonic() + timeout
+        # Wait on a gate of our own, never holding the pool lock while asleep (a Ctrl-C
+        # inside Condition.wait could leave that lock released by a non-owner; see _wait).
+        while True:
+            gate = _allocate_lock()
+            gate.acquire()
+            with self._lock:
                 if self._shut_down:  # woken by shutdown, which also emptied the queue
                     raise RuntimeError("Runtime is shut down")
-            finally:
-                pool.room_waiters -= 1
+                if len(pool.tasks) < limit:
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise QueueFullError(
+                        f"run queue stayed full ({limit} activations waiting) for "
+                        f"{timeout:g} s; no job was registered"
+                    )
+                pool.add_room_gate_locked(gate)
+            if not gate.acquire(True, WAIT_SLICE_S if remaining is None
+                                else min(remaining, WAIT_SLICE_S)):
+                with self._lock:
+                    pool.drop_room_gate_locked(gate)
 
     def _post(self, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,
               job_id: str | None, metadata: Any) -> JobContext:
@@ -1655,7 +1663,7 @@ class Runtime:
             worker.state._set_status(status)
         with self._lock:
             self._wake_waiters_locked()
-            self._pool.room.notify_all()
+            self._pool.wake_room_locked(everyone=True)
         _close_executors(self._owned_executors, wait=drained)
         budget = left() if wait else 0.0
         self._monitor.stop(budget)
