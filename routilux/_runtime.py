@@ -1095,6 +1095,9 @@ class Runtime:
         policy evaluated in this thread, so a full slot raises ``SlotQueueFullError``
         here (and no job is registered). With ``max_queue_size`` set and the run queue
         full, waits for room (``block``, up to ``timeout`` s) or raises ``QueueFullError``.
+
+        A KeyboardInterrupt arriving while post runs always reaches the caller; the job
+        it was creating is then either not created or "cancelled" (docs/interrupts.md).
         """
         self._check_open()
         flow = self._resolve_flow(flow_name)
@@ -1443,7 +1446,11 @@ class Runtime:
         return True
 
     def wait_until_all_jobs_finished(self, timeout: float | None = None) -> bool:
-        """True once every job of this runtime is terminal (``None`` = no limit)."""
+        """True once every job of this runtime is terminal (``None`` = no limit).
+
+        A Ctrl-C during the wait cancels the queued jobs (running logic finishes) and
+        propagates (docs/interrupts.md). ``timeout`` must be a number or None.
+        """
         return self._wait(lambda: self._job_counts["running"] == 0, timeout)
 
     def _on_interrupt(self) -> int:
