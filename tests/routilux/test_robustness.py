@@ -107,24 +107,35 @@ def test_retry_backoff_overflow_is_capped() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_huge_retry_backoff_does_not_stop_other_timers() -> None:
-    """The NaN handler froze every timer of the runtime; a huge delay must not either."""
+def test_a_nan_delay_set_afterwards_does_not_stop_other_timers() -> None:
+    """A NaN in the monitor's timer heap froze every timer of the runtime (issue 13).
+
+    The constructor refuses NaN; a delay assigned afterwards (plain attributes) is still
+    kept out of the heap, so a healthy retry elsewhere still fires.
+    """
     flow = new_flow("timers")
     runs = Recorder()
 
-    def flaky(sd, pm, ws):
-        runs.add(1)
-        if len(runs) == 1:
-            raise ConnectionError("first run fails")
+    def flaky(name: str):
+        def logic(sd, pm, ws):
+            runs.add(name)
+            if runs.snapshot().count(name) == 1:
+                raise ConnectionError(f"{name}: first run fails")
+        return logic
 
-    r = make_routine(flaky, events=())
-    r.set_error_handler(ErrorHandler("retry", retry_delay=0.01, max_retries=2))
-    flow.add_routine(r, "r")
+    poisoned = ErrorHandler("retry", retry_delay=0.01, max_retries=2)
+    poisoned.retry_delay = NAN
+    for name, handler in (("poisoned", poisoned),
+                          ("healthy", ErrorHandler("retry", retry_delay=0.05, max_retries=2))):
+        r = make_routine(flaky(name), events=())
+        r.set_error_handler(handler)
+        flow.add_routine(r, name)
     with running(thread_pool_size=2) as rt:
-        _, job = rt.post(flow.flow_id, "r", "in", {})
-        assert job.wait(JOIN_TIMEOUT)
-        assert job.status == "completed"
-        assert len(runs) == 2
+        _, bad = rt.post(flow.flow_id, "poisoned", "in", {})
+        _, good = rt.post(flow.flow_id, "healthy", "in", {})
+        assert bad.wait(JOIN_TIMEOUT) and good.wait(JOIN_TIMEOUT)
+        assert (bad.status, good.status) == ("completed", "completed")
+        assert sorted(runs.snapshot()) == ["healthy", "healthy", "poisoned", "poisoned"]
 
 
 # -- broken exception objects ---------------------------------------------------------------
