@@ -266,6 +266,7 @@ def _wait_uninterrupted(event: threading.Event, timeout: float) -> bool:
 def _work(pool: WorkerPool, started: threading.Event) -> None:
     """The worker loop: settle the last task's bookkeeping, take the next, run it."""
     started.set()  # first: an interrupted spawner waits for this (see _spawn_locked)
+    pool._threads[threading.get_ident()] = threading.current_thread()  # even if it could not
     lock = pool.lock
     tasks = pool.tasks
     running = pool.running

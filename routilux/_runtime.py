@@ -40,7 +40,7 @@ from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError, error_text
 from ._flow import Flow
 from ._job import JobContext
-from ._pool import PoolStatistics, WorkerPool, check_pool_size
+from ._pool import PoolStatistics, WorkerPool, _wait_uninterrupted, check_pool_size
 from ._registry import FlowRegistry, WorkerRegistry
 from ._routine import Routine
 from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
@@ -776,8 +776,18 @@ class _Monitor:
         if self._thread is None:
             rt = self._rt()
             name = f"RoutiluxMonitor-{id(rt):x}"
-            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-            self._thread.start()
+            started = threading.Event()
+            t = threading.Thread(target=self._loop, args=(started,), name=name, daemon=True)
+            try:
+                t.start()
+            except BaseException:
+                # Interrupted inside Thread.start (a Ctrl-C in post): keep it only if it
+                # runs, else the next call starts one (a never-started monitor would
+                # leave every timer and deadline of the runtime unserved).
+                if _wait_uninterrupted(started, 2.0):
+                    self._thread = t
+                raise
+            self._thread = t
 
     def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
         # Never a NaN (or negative) due time in the heap: one froze every timer (issue 13).
@@ -793,7 +803,9 @@ class _Monitor:
         # Hot path (once per post): deque.append is atomic, so no lock unless this is
         # the first deadline of its kind and the monitor may be asleep indefinitely.
         dq = self._deadlines.get(timeout)
-        if dq is not None:  # the loop sweeps every DEADLINE_SWEEP_S once a deque exists
+        # The loop sweeps every DEADLINE_SWEEP_S once a deque exists (and it runs: an
+        # interrupt may have cut the first start short).
+        if dq is not None and self._thread is not None:
             dq.append((time.monotonic() + timeout, job))
             return
         with self._cond:
@@ -830,10 +842,12 @@ class _Monitor:
             self._stop = True
             self._cond.notify()
         t = self._thread
-        if t is not None and t is not threading.current_thread() and timeout != 0:
+        if t is not None and t is not threading.current_thread() and timeout != 0 \
+                and t.is_alive():
             t.join(2.0 if timeout is None else min(timeout, 2.0))
 
-    def _loop(self) -> None:
+    def _loop(self, started: threading.Event) -> None:
+        started.set()  # first: an interrupted _ensure_started waits for this
         next_sample = 0.0
         while True:
             due_timers: list[tuple[Callable[[Any], None], Any]] = []
