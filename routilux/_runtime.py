@@ -761,9 +761,20 @@ def reset_worker_manager() -> None:
 # Monitor: timers, job deadlines, trace sampling. One daemon thread per runtime.
 # ---------------------------------------------------------------------------------------
 class _Monitor:
+    """Timers, deadlines and sampling on one daemon thread.
+
+    A plain lock and a wake gate, not a ``threading.Condition``: posts (the notebook's or
+    a script's main thread, where a Ctrl-C lands) add deadlines and timers, and a
+    KeyboardInterrupt inside Condition's Python-level ``__enter__`` / ``notify`` could
+    leave its lock held for good or lose the wake-up (issue 13). Both ``with`` on a raw
+    lock and ``gate.release()`` are single C calls.
+    """
+
     def __init__(self, runtime: Runtime) -> None:
         self._rt = weakref.ref(runtime)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # guards the heap, the deadlines, the flags
+        self._gate = _allocate_lock()  # held = no wake-up pending; released to wake
+        self._gate.acquire()
         self._timers: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
         self._deadlines: dict[float, deque[tuple[float, JobContext]]] = {}
@@ -794,10 +805,10 @@ class _Monitor:
         # Inputs are validated where they are taken; this guards what is computed from them.
         if not delay >= 0.0:
             delay = 0.0
-        with self._cond:
+        with self._lock:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, arg))
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
 
     def add_deadline(self, timeout: float, job: JobContext) -> None:
         # Hot path (once per post): deque.append is atomic, so no lock unless this is
@@ -808,13 +819,19 @@ class _Monitor:
         if dq is not None and self._thread is not None:
             dq.append((time.monotonic() + timeout, job))
             return
-        with self._cond:
+        with self._lock:
             dq = self._deadlines.get(timeout)
             if dq is None:
                 dq = self._deadlines[timeout] = deque()
             dq.append((time.monotonic() + timeout, job))
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
+
+    def _notify(self) -> None:
+        try:
+            self._gate.release()
+        except RuntimeError:  # already released: a wake-up is pending anyway
+            pass
 
     def _compact(self, key: float, dq: deque[tuple[float, JobContext]]) -> None:
         """Drop finished jobs from anywhere in ``dq``, not only its front (issue 13).
@@ -832,15 +849,15 @@ class _Monitor:
         self._compact_at[key] = max(2 * len(dq), DEADLINE_COMPACT_MIN)
 
     def start_sampling(self) -> None:
-        with self._cond:
+        with self._lock:
             self.sampling = True
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
 
     def stop(self, timeout: float | None = 2.0) -> None:
-        with self._cond:
+        with self._lock:
             self._stop = True
-            self._cond.notify()
+            self._notify()
         t = self._thread
         if t is not None and t is not threading.current_thread() and timeout != 0 \
                 and t.is_alive():
@@ -852,7 +869,7 @@ class _Monitor:
         while True:
             due_timers: list[tuple[Callable[[Any], None], Any]] = []
             expired: list[JobContext] = []
-            with self._cond:
+            with self._lock:
                 if self._stop:
                     return
                 now = time.monotonic()
@@ -880,9 +897,12 @@ class _Monitor:
                     wake = min(wake, next_sample)
                 else:
                     sample = False
-                if not due_timers and not expired and not sample:
-                    self._cond.wait(max(wake - now, 0.0))
-                    continue
+                nap = None if due_timers or expired or sample else max(wake - now, 0.0)
+            if nap is not None:
+                # Outside the lock; a notify since we looked releases the gate, so the
+                # acquire returns at once and nothing is missed.
+                self._gate.acquire(True, min(nap, 3600.0))
+                continue
             rt = self._rt()
             if rt is None:
                 return
@@ -1755,11 +1775,7 @@ def _close_executors(executors: dict[str, Any], wait: bool = False) -> None:
 def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
     """A private runtime was garbage collected without shutdown: stop its threads."""
     monitor._stop = True
-    try:
-        with monitor._cond:
-            monitor._cond.notify()
-    except Exception:
-        pass
+    monitor._notify()
     with pool.lock:
         pool._closed = True
         pool._wake_all_locked()
