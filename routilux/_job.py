@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
+from _thread import allocate_lock as _allocate_lock
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -13,6 +14,15 @@ from typing import Any, Callable
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
 
 _VALID_TERMINAL = ", ".join(sorted(TERMINAL_JOB_STATUSES))
+
+
+def release_gate(gate: Any) -> None:
+    """Open a job's done-gate (idempotent; None = nobody waits)."""
+    if gate is not None:
+        try:
+            gate.release()
+        except RuntimeError:  # already open
+            pass
 _WAIT_SLICE_S = 0.1  # seconds; JobContext.wait re-checks the status this often
 
 
@@ -38,7 +48,10 @@ class JobContext:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._done: threading.Event | None = None
+        # A raw lock held until the job is terminal (made by the first waiter), not an
+        # Event: Event.set runs a Condition in Python, and an interrupt inside it in the
+        # finishing thread could leave its lock held, hanging every waiter (issue 13).
+        self._done: Any = None
         self._callbacks: list[Callable[[JobContext], None]] | None = None
         # Set by the runtime that owns this job: called for the first terminal transition.
         self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
@@ -111,8 +124,7 @@ class JobContext:
             self.completed_at = datetime.now()
             done = self._done
             callbacks, self._callbacks = self._callbacks, None
-        if done is not None:
-            done.set()
+        release_gate(done)
         if callbacks:
             for cb in callbacks:
                 cb(self)
@@ -124,18 +136,22 @@ class JobContext:
             if self.status in TERMINAL_JOB_STATUSES:
                 return True
             if self._done is None:
-                self._done = threading.Event()
+                gate = _allocate_lock()
+                gate.acquire()
+                self._done = gate
             done = self._done
-        # In slices that re-check the status: the event is set after the transition, and
+        # In slices that re-check the status: the gate opens after the transition, and
         # an interrupt in the finishing thread may come in between (issue 13).
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not done.wait(_WAIT_SLICE_S if deadline is None
+        while True:
+            if done.acquire(True, _WAIT_SLICE_S if deadline is None
                             else max(min(deadline - time.monotonic(), _WAIT_SLICE_S), 0)):
+                done.release()  # open for every other waiter too
+                return True
             if self.status in TERMINAL_JOB_STATUSES:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-        return True
 
     def add_done_callback(self, fn: Callable[[JobContext], None]) -> None:
         """Call ``fn(job)`` once the job is terminal (at once if it already is)."""

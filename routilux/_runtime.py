@@ -39,7 +39,7 @@ from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError, error_text
 from ._flow import Flow
-from ._job import JobContext
+from ._job import JobContext, release_gate
 from ._pool import PoolStatistics, WorkerPool, _wait_uninterrupted, check_pool_size
 from ._registry import FlowRegistry, WorkerRegistry
 from ._routine import Routine
@@ -1386,8 +1386,7 @@ class Runtime:
                 holder.release_final_locked()
             if counts["running"] == 0 and self._waiters:
                 self._wake_waiters_locked()
-        if done is not None:
-            done.set()
+        release_gate(done)
         if callbacks:
             for cb in callbacks:
                 try:
@@ -1796,9 +1795,7 @@ def _after_abort(rt: Runtime, job: JobContext) -> None:
         rt._finished_order.append(job.job_id)
         if rt._waiters:
             rt._wake_waiters_locked()
-    done = job._done
-    if done is not None:
-        done.set()
+    release_gate(job._done)
     callbacks, job._callbacks = job._callbacks, None
     for cb in callbacks or ():
         try:
@@ -1839,8 +1836,7 @@ def _abort_post(rt: Runtime, worker: _Worker, job: JobContext, exc: BaseExceptio
                     rt._inflight -= 1
                     if rt._inflight == 0 and rt._waiters:
                         rt._wake_waiters_locked()
-            if job._done is not None:
-                job._done.set()  # an interrupted _finish may not have got this far
+            release_gate(job._done)  # an interrupted _finish may not have got this far
             return
         except BaseException:  # noqa: BLE001, S112 - the first exception is re-raised by post
             continue
