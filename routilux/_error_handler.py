@@ -7,6 +7,7 @@ kept for code that calls it directly and only classifies.
 from __future__ import annotations
 
 import logging
+import math
 from enum import Enum
 from typing import Any
 
@@ -106,7 +107,7 @@ class ErrorHandler:
             return MAX_RETRY_DELAY_S
         # Finite by construction, but a huge backoff reaches inf (and the fields are
         # plain attributes): never hand the monitor a non-finite time.
-        if delay != delay or delay < 0:
+        if math.isnan(delay) or delay < 0:
             return 0.0
         return min(delay, MAX_RETRY_DELAY_S)
 
