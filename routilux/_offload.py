@@ -156,13 +156,10 @@ class _Offloaded(TaskSpec):
             # Routing evaluates downstream policies (user code): a pool thread does it.
             rt = worker.runtime
             completion = _Completion(self, outcome)
-            waker = None
             with rt._lock:
                 closed = rt._pool.closed
                 if not closed:
-                    waker = rt._pool.submit_locked(completion)
-            if waker is not None:
-                waker.release()
+                    rt._pool.submit_locked(completion)  # wakes a thread under the lock
             if not closed:
                 return
             worker.release(task.job)  # shut down meanwhile: the job was cancelled
