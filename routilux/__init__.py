@@ -19,6 +19,7 @@ from ._context import (
     set_current_worker_state,
 )
 from ._entry import EntryJob
+from ._dsl import ObjectFactory, ObjectMetadata
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import (
     QueueFullError,
@@ -83,6 +84,8 @@ __all__ = [
     "JobContext",
     "JobStatus",
     "NullExecutionHooks",
+    "ObjectFactory",
+    "ObjectMetadata",
     "QueueFullError",
     "RoutedStdout",
     "Routine",

@@ -7,10 +7,15 @@ kept for code that calls it directly and only classifies.
 from __future__ import annotations
 
 import logging
+import math
 from enum import Enum
 from typing import Any
 
+from ._validate import check_number
+
 logger = logging.getLogger("routilux")
+
+MAX_RETRY_DELAY_S = 24 * 3600.0  # seconds: the longest wait before one re-run
 
 
 class ErrorStrategy(str, Enum):
@@ -64,10 +69,12 @@ class ErrorHandler:
             )
         if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if not isinstance(retry_delay, (int, float)) or retry_delay < 0:
-            raise ValueError(f"retry_delay must be a number >= 0, got {retry_delay!r}")
-        if not isinstance(retry_backoff, (int, float)) or retry_backoff < 1.0:
-            raise ValueError(f"retry_backoff must be a number >= 1.0, got {retry_backoff!r}")
+        # api.md §12 says ValueError for a bad number; a non-number is one too here (compat).
+        try:
+            retry_delay = check_number("retry_delay", retry_delay, minimum=0.0, unit=" seconds")
+            retry_backoff = check_number("retry_backoff", retry_backoff, minimum=1.0)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
         if retryable_exceptions is None:
             retryable_exceptions = (Exception,)
         elif isinstance(retryable_exceptions, type):
@@ -94,7 +101,15 @@ class ErrorHandler:
 
     def delay_for(self, attempt: int) -> float:
         """Seconds to wait before re-run number ``attempt`` (1-based)."""
-        return self.retry_delay * self.retry_backoff ** (attempt - 1)
+        try:
+            delay = self.retry_delay * self.retry_backoff ** (attempt - 1)
+        except (OverflowError, TypeError):
+            return MAX_RETRY_DELAY_S
+        # Finite by construction, but a huge backoff reaches inf (and the fields are
+        # plain attributes): never hand the monitor a non-finite time.
+        if math.isnan(delay) or delay < 0:
+            return 0.0
+        return min(delay, MAX_RETRY_DELAY_S)
 
     def handle_error(
         self,

@@ -64,3 +64,29 @@ class DeadlockError(RoutiluxError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.cycle))
+
+
+def error_text(exc: BaseException) -> str:
+    """``"<ExcType>: <message>"`` for a job's ``error``, whatever the exception object does.
+
+    User exceptions may be broken: ``__str__`` that raises, or returns a non-str, or
+    recurses. The text must still come out, or the failure path itself raises and the
+    job would end "completed" although its logic failed (issue 13).
+    """
+    try:
+        name = type(exc).__name__
+        if not isinstance(name, str):
+            name = object.__repr__(exc)
+    except BaseException:  # noqa: BLE001 - a broken exception class
+        name = "Exception"
+    try:
+        message = str(exc)
+    except BaseException as inner:  # noqa: BLE001 - any failure of user code counts
+        try:
+            why = type(inner).__name__
+        except BaseException:  # noqa: BLE001
+            why = "error"
+        message = f"<exception str() failed: {why}>"
+    if not isinstance(message, str):  # a str subclass whose __str__ misbehaves
+        message = "<exception str() returned a non-string>"
+    return f"{name}: {message}"

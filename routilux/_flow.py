@@ -11,6 +11,7 @@ from . import _serialization
 from ._error_handler import ErrorHandler
 from ._registry import FlowRegistry
 from ._routine import Connection, Event, Routine
+from ._validate import check_number
 
 DEFAULT_EXECUTION_TIMEOUT = 300.0  # seconds, per job
 
@@ -18,11 +19,8 @@ DEFAULT_EXECUTION_TIMEOUT = 300.0  # seconds, per job
 def _check_timeout(value: Any) -> float:
     if value is None:
         return DEFAULT_EXECUTION_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"execution_timeout must be a number of seconds, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"execution_timeout must be > 0 seconds, got {value!r}")
-    return float(value)
+    # NaN never times out and inf never sweeps: both refused (issue 13).
+    return check_number("execution_timeout", value, above=0.0, unit=" seconds")  # type: ignore[return-value]
 
 
 class Flow:
@@ -194,6 +192,29 @@ class Flow:
     # Structure and config only; logic stays code (routilux/_serialization.py).
     serialize = _serialization.serialize_flow
     deserialize = _serialization.hybridmethod(_serialization.deserialize_flow)
+    # -- the DSL (api.md §7; routilux/_dsl.py) --------------------------------------------
+    @classmethod
+    def from_dict(cls, spec: Any, factory: Any = None) -> Flow:
+        """A Flow built from a spec dict whose routines name ``ObjectFactory`` prototypes.
+
+        Spec keys: ``flow_id``, ``routines: {id: {class, config, error_handler}}``,
+        ``connections: [{from: "rid.event", to: "rid.slot"}]``, ``execution: {timeout}``.
+
+        Raises:
+            TypeError: ``spec`` is not a mapping.
+            ValueError: anything wrong inside it, named by its place in the spec
+                (an unregistered factory name included).
+        """
+        from ._dsl import flow_from_dict
+
+        return flow_from_dict(spec, factory)
+
+    @classmethod
+    def from_yaml(cls, text: str, factory: Any = None) -> Flow:
+        """``Flow.from_dict`` of a YAML document (PyYAML: ``pip install routilux[yaml]``)."""
+        from ._dsl import flow_from_yaml
+
+        return flow_from_yaml(text, factory)
 
     def _latest_worker(self) -> Any:
         ref = self._latest_worker_ref

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
+from _thread import allocate_lock as _allocate_lock
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -12,6 +14,16 @@ from typing import Any, Callable
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
 
 _VALID_TERMINAL = ", ".join(sorted(TERMINAL_JOB_STATUSES))
+
+
+def release_gate(gate: Any) -> None:
+    """Open a job's done-gate (idempotent; None = nobody waits)."""
+    if gate is not None:
+        try:
+            gate.release()
+        except RuntimeError:  # already open
+            pass
+_WAIT_SLICE_S = 0.1  # seconds; JobContext.wait re-checks the status this often
 
 
 @dataclass(eq=False)
@@ -36,10 +48,20 @@ class JobContext:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._done: threading.Event | None = None
+        # A raw lock held until the job is terminal (made by the first waiter), not an
+        # Event: Event.set runs a Condition in Python, and an interrupt inside it in the
+        # finishing thread could leave its lock held, hanging every waiter (issue 13).
+        self._done: Any = None
         self._callbacks: list[Callable[[JobContext], None]] | None = None
         # Set by the runtime that owns this job: called for the first terminal transition.
         self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
+        # Runtime bookkeeping (under the runtime's lock), set here so every job has it:
+        # outstanding holds, counted as posted, post's own hold, a failure post deferred.
+        self._pending = 0
+        self._counted = False
+        self._post_hold = False
+        self._in_post = False
+        self._deferred_failure: str | None = None
 
     # -- data ---------------------------------------------------------------------------
     def set_data(self, key: str, value: Any) -> None:
@@ -102,8 +124,7 @@ class JobContext:
             self.completed_at = datetime.now()
             done = self._done
             callbacks, self._callbacks = self._callbacks, None
-        if done is not None:
-            done.set()
+        release_gate(done)
         if callbacks:
             for cb in callbacks:
                 cb(self)
@@ -115,9 +136,22 @@ class JobContext:
             if self.status in TERMINAL_JOB_STATUSES:
                 return True
             if self._done is None:
-                self._done = threading.Event()
+                gate = _allocate_lock()
+                gate.acquire()
+                self._done = gate
             done = self._done
-        return done.wait(timeout)
+        # In slices that re-check the status: the gate opens after the transition, and
+        # an interrupt in the finishing thread may come in between (issue 13).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if done.acquire(True, _WAIT_SLICE_S if deadline is None
+                            else max(min(deadline - time.monotonic(), _WAIT_SLICE_S), 0)):
+                done.release()  # open for every other waiter too
+                return True
+            if self.status in TERMINAL_JOB_STATUSES:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
 
     def add_done_callback(self, fn: Callable[[JobContext], None]) -> None:
         """Call ``fn(job)`` once the job is terminal (at once if it already is)."""

@@ -32,6 +32,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from ._context import Activation, _activation
+from ._errors import error_text
 from .executors._base import TaskOutcome, TaskSpec
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux")
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+_error_text = error_text  # a broken exception's text must not break its failure path
 
 
 def is_coroutine_logic(fn: Any) -> bool:
@@ -156,13 +156,10 @@ class _Offloaded(TaskSpec):
             # Routing evaluates downstream policies (user code): a pool thread does it.
             rt = worker.runtime
             completion = _Completion(self, outcome)
-            waker = None
             with rt._lock:
                 closed = rt._pool.closed
                 if not closed:
-                    waker = rt._pool.submit_locked(completion)
-            if waker is not None:
-                waker.release()
+                    rt._pool.submit_locked(completion)  # wakes a thread under the lock
             if not closed:
                 return
             worker.release(task.job)  # shut down meanwhile: the job was cancelled

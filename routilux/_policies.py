@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 from ._context import current_activation
+from ._validate import check_number
 
 logger = logging.getLogger("routilux")
 
@@ -97,11 +98,8 @@ def time_interval_policy(min_interval_seconds: float) -> Policy:
     Items arriving while throttled are not stranded: the runtime re-evaluates once the
     interval has passed.
     """
-    if not isinstance(min_interval_seconds, (int, float)) or isinstance(min_interval_seconds, bool):
-        raise TypeError(f"min_interval_seconds must be a number, got {min_interval_seconds!r}")
-    if min_interval_seconds < 0:
-        raise ValueError(f"min_interval_seconds must be >= 0, got {min_interval_seconds}")
-    interval = float(min_interval_seconds)
+    interval = float(check_number(  # type: ignore[arg-type]
+        "min_interval_seconds", min_interval_seconds, minimum=0.0, unit=" seconds"))
 
     def policy(slots: dict[str, Any], worker_state: Any) -> tuple[bool, dict, Any]:
         act = current_activation()

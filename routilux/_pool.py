@@ -10,10 +10,17 @@ Design (the invariants the runtime relies on):
   task, so no task *starts* while more than ``n`` threads are busy.
 - Threads are spawned lazily, when a task arrives and no thread is idle, up to the size.
 - Threads hold the pool, never the runtime; tasks carry what they need.
-- An idle thread parks on a lock of its own; a submitter pops one parked lock under the
-  pool lock and releases it *after* unlocking. Critical sections stay short and free of
-  Python-level calls where possible: under the GIL, a thread preempted while holding the
-  pool lock makes every other thread queue behind it for a whole switch interval.
+- An idle thread parks on a lock of its own; a submitter pops one parked lock and releases
+  it under the pool lock. Critical sections stay short and free of Python-level calls
+  where possible: under the GIL, a thread preempted while holding the pool lock makes
+  every other thread queue behind it for a whole switch interval.
+- Interrupt safety (issue 13): a KeyboardInterrupt can be raised in the submitting thread
+  (the notebook's, a script's main thread) at any call or loop back-edge, never inside a
+  run of plain attribute and arithmetic statements. So each bookkeeping step is such a
+  run, ending in at most one C call; a wake-up is released in the same locked step that
+  pops it; a spawn interrupted inside ``Thread.start`` finds out whether the thread
+  started. Parked threads also re-check the queue every ``PARK_RECHECK_S``, so a
+  wake-up lost anyway (an interrupt between pop and release) costs a delay, not a stall.
 
 Rejected: ``ThreadPoolExecutor`` (its queue is private, so depth and waits would be
 guesses, and it cannot shrink), and sentinel-based shrinking (a sentinel waits behind the
@@ -25,6 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,6 +40,8 @@ from typing import Any, Protocol
 logger = logging.getLogger("routilux")
 
 MAX_REASONABLE_POOL = 1000
+PARK_RECHECK_S = 1.0  # seconds an idle thread sleeps before re-checking the run queue
+SPAWN_CONFIRM_S = 2.0  # seconds an interrupted spawn waits to learn if its thread started
 
 
 class PoolTask(Protocol):
@@ -75,7 +85,9 @@ class WorkerPool:
         self.lock = threading.Lock()
         self._parked: list[Any] = []  # park locks of idle threads (LIFO: warm threads first)
         self._waking = 0  # threads woken but not yet back under the lock
-        self.room = threading.Condition(self.lock)  # bounded posts wait here
+        # Bounded posts waiting for room: one raw lock each, released (under the pool lock)
+        # when a task leaves the queue. ``room_waiters`` is their number.
+        self._room_gates: list[Any] = []
         self.room_waiters = 0
         self.tasks: deque[Any] = deque()
         self.running: dict[int, Any] = {}  # thread ident -> task
@@ -92,12 +104,10 @@ class WorkerPool:
     # -- submission (callers may hold ``lock`` and use the *_locked variant) ------------
     def submit(self, task: Any) -> None:
         with self.lock:
-            waker = self.submit_locked(task)
-        if waker is not None:
-            waker.release()
+            self.submit_locked(task)
 
-    def submit_locked(self, task: Any, front: bool = False) -> Any:
-        """Queue ``task`` (lock held); returns a park lock the caller releases after unlocking.
+    def submit_locked(self, task: Any, front: bool = False) -> None:
+        """Queue ``task`` and wake or start a thread for it (lock held).
 
         ``front`` puts it ahead of everything queued (a running job's next step).
         """
@@ -107,17 +117,19 @@ class WorkerPool:
             self.tasks.appendleft(task)
         else:
             self.tasks.append(task)
+        self.wake_locked()
+
+    def wake_locked(self) -> None:
+        """Wake a parked thread, or start one, for queued work (lock held)."""
         if self._parked:
             # One wake in flight at a time: the woken thread wakes the next one if work
             # is still queued when it arrives, so a burst of short tasks does not wake
             # every idle thread only for most of them to find the queue drained.
-            if self._waking:
-                return None
-            self._waking += 1
-            return self._parked.pop()
-        if self._alive < self._size:
+            if not self._waking:
+                self._waking += 1
+                self._parked.pop().release()
+        elif self._alive < self._size:
             self._spawn_locked()
-        return None
 
     def wake_one_for_next(self) -> None:
         """Wake a parked thread (if any, and none is already on its way) to steal a next task."""
@@ -125,20 +137,48 @@ class WorkerPool:
             if not self._parked or self._waking or not self.next_tasks:
                 return
             self._waking += 1
-            waker = self._parked.pop()
-        waker.release()
+            self._parked.pop().release()
 
-    def _wake_all_locked(self) -> list[Any]:
+    def _wake_all_locked(self) -> None:
         parked, self._parked = self._parked, []
         self._waking += len(parked)
-        return parked
+        for park in parked:
+            park.release()
+
+    def add_room_gate_locked(self, gate: Any) -> None:
+        self._room_gates.append(gate)
+        self.room_waiters = len(self._room_gates)
+
+    def drop_room_gate_locked(self, gate: Any) -> None:
+        if gate in self._room_gates:
+            self._room_gates.remove(gate)
+        self.room_waiters = len(self._room_gates)
+
+    def wake_room_locked(self, everyone: bool = False) -> None:
+        """Wake the oldest post waiting for room (or all of them); lock held."""
+        gates = self._room_gates
+        while gates:
+            gates.pop(0).release()
+            if not everyone:
+                break
+        self.room_waiters = len(gates)
 
     def _spawn_locked(self) -> None:
-        self._alive += 1
+        started = threading.Event()
         t = threading.Thread(
-            target=_work, args=(self,), name=f"{self._prefix}-{next(self._names)}", daemon=True
+            target=_work, args=(self, started),
+            name=f"{self._prefix}-{next(self._names)}", daemon=True,
         )
-        t.start()
+        self._alive += 1  # reserved before start: a thread that starts is already counted
+        try:
+            t.start()
+        except BaseException:
+            # Interrupted inside Thread.start (a Ctrl-C in the submitting thread): the OS
+            # thread may or may not exist. It sets ``started`` first thing; if it never
+            # does, give the reservation back, or the pool would wait for a ghost.
+            if not _wait_uninterrupted(started, SPAWN_CONFIRM_S):
+                self._alive -= 1
+            raise
         self._threads[t.ident] = t  # type: ignore[index]
 
     # -- sizing -------------------------------------------------------------------------
@@ -149,7 +189,6 @@ class WorkerPool:
     def resize(self, size: int) -> int:
         """Set the size; returns the old one. Takes effect while tasks run."""
         size = check_pool_size(size, allow_zero=False)
-        wake: list[Any] = []
         with self.lock:
             old, self._size = self._size, size
             if size > old:
@@ -157,9 +196,7 @@ class WorkerPool:
                 for _ in range(min(backlog, size - self._alive)):
                     self._spawn_locked()
             else:
-                wake = self._wake_all_locked()  # surplus idle threads exit
-        for park in wake:
-            park.release()
+                self._wake_all_locked()  # surplus idle threads exit
         return old
 
     def statistics(self) -> PoolStatistics:
@@ -178,20 +215,33 @@ class WorkerPool:
         return self._closed
 
     def shutdown(self, timeout: float | None = 5.0) -> list[Any]:
-        """Stop taking tasks; returns the tasks that never started. Joins the threads."""
+        """Stop taking tasks; returns the tasks that never started.
+
+        Joins the threads for at most ``timeout`` seconds *in total* (one deadline for
+        all of them; ``0`` joins none, ``None`` waits for all). A thread stuck in logic
+        is left running (it is a daemon) once the budget is spent.
+        """
         with self.lock:
             self._closed = True
             abandoned = list(self.tasks)
             self.tasks.clear()
-            wake = self._wake_all_locked()
-            self.room.notify_all()
+            self._wake_all_locked()
+            self.wake_room_locked(everyone=True)
             threads = list(self._threads.values())
-        for park in wake:
-            park.release()
+        if timeout is not None and timeout <= 0:
+            return abandoned
+        deadline = None if timeout is None else time.monotonic() + timeout
         me = threading.current_thread()
         for t in threads:
-            if t is not me:
-                t.join(timeout)
+            if t is me:
+                continue
+            if deadline is None:
+                t.join()
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            t.join(remaining)
         return abandoned
 
     def thread_names(self) -> dict[int, str]:
@@ -203,8 +253,20 @@ class WorkerPool:
         return f"<WorkerPool size={s.size} busy={s.busy} queued={s.queued}>"
 
 
-def _work(pool: WorkerPool) -> None:
+def _wait_uninterrupted(event: threading.Event, timeout: float) -> bool:
+    """``event.wait(timeout)`` that a further interrupt does not cut short (repair paths)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return event.wait(max(deadline - time.monotonic(), 0.0))
+        except BaseException:  # noqa: BLE001, S112 - the caller re-raises the first
+            continue
+
+
+def _work(pool: WorkerPool, started: threading.Event) -> None:
     """The worker loop: settle the last task's bookkeeping, take the next, run it."""
+    started.set()  # first: an interrupted spawner waits for this (see _spawn_locked)
+    pool._threads[threading.get_ident()] = threading.current_thread()  # even if it could not
     lock = pool.lock
     tasks = pool.tasks
     running = pool.running
@@ -216,10 +278,21 @@ def _work(pool: WorkerPool) -> None:
     woken = False
     while True:
         finished: Any = None
-        waker: Any = None
         exiting = parking = False
         with lock:
-            if woken:
+            if woken is None:
+                # Re-check after PARK_RECHECK_S without a wake: if a waker popped our park
+                # but never released it (interrupted in between), that wake is ours.
+                if park in pool._parked:
+                    pool._parked.remove(park)
+                else:
+                    # Popped by a waker. Wakes are released under this lock, so it either
+                    # happened since our timeout (consume it, or the next park would
+                    # return at once) or never will.
+                    park.acquire(False)
+                    pool._waking -= 1
+                woken = False
+            elif woken:
                 pool._waking -= 1
                 woken = False
             if task is not None:
@@ -246,16 +319,16 @@ def _work(pool: WorkerPool) -> None:
                     exiting = True
                     if tasks and pool._parked:  # e.g. a next task handed back on a shrink
                         pool._waking += 1
-                        waker = pool._parked.pop()
+                        pool._parked.pop().release()
                 elif tasks:
                     task = tasks.popleft()
                     pool._busy += 1
                     running[me] = task
                     if tasks and pool._parked and not pool._waking:
                         pool._waking += 1
-                        waker = pool._parked.pop()
+                        pool._parked.pop().release()  # under the lock: see PARK_RECHECK_S
                     if pool.room_waiters:
-                        pool.room.notify()
+                        pool.wake_room_locked()
                 elif next_tasks:
                     # Steal an activation waiting for a busy thread: that thread's logic
                     # may block until this very activation has run (emit, then wait).
@@ -273,14 +346,17 @@ def _work(pool: WorkerPool) -> None:
                 logger.exception("routilux: error finishing a job; this is a bug in routilux")
             continue
         if parking:
-            park.acquire()
-            woken = True
+            woken = True if park.acquire(True, PARK_RECHECK_S) else None
             continue
-        if waker is not None:
-            waker.release()
         if exiting:
             return
         try:
             task.run()
-        except BaseException:  # task.run handles user errors; this is our own fault
+        except BaseException as exc:  # task.run handles user errors; this is our own fault
             logger.exception("routilux: task machinery failed; this is a bug in routilux")
+            failed = getattr(task, "machinery_failed", None)
+            if failed is not None:
+                try:
+                    failed(exc)  # never let the job look "completed" after this
+                except BaseException:
+                    logger.exception("routilux: could not fail the job of a broken task")

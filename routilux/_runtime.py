@@ -17,31 +17,35 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import os
 import random
 import sys
 import threading
 import time
 import traceback
+from _thread import allocate_lock as _allocate_lock
 from _thread import get_ident as _get_ident
 import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable
 
 from . import _context, _entry, _hooks, _monitoring, _offload, _output
 from ._calling import make_caller
 from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
-from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError
+from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError, error_text
 from ._flow import Flow
-from ._job import JobContext
-from ._pool import PoolStatistics, WorkerPool, check_pool_size
+from ._job import JobContext, release_gate
+from ._pool import PoolStatistics, WorkerPool, _wait_uninterrupted, check_pool_size
 from ._registry import FlowRegistry, WorkerRegistry
 from ._routine import Routine
 from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
 from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus
+from ._validate import check_number
 from ._worker_state import WorkerState
 from .trace import Tracer
 
@@ -52,6 +56,8 @@ SHARED_POOL_SIZE = 100  # threads of the process-wide pool used by Runtime(threa
 SAMPLE_INTERVAL_S = 0.1  # seconds between queue-depth samples while tracing
 LONG_TASK_SAMPLE_S = 0.1  # seconds a task runs before its stack is sampled once
 DEADLINE_SWEEP_S = 0.5  # seconds between sweeps of finished jobs off the deadline queues
+DEADLINE_COMPACT_MIN = 4096  # deadline entries before finished ones are swept mid-queue
+WAIT_SLICE_S = 0.1  # seconds a waiter sleeps at most before re-checking (lost wake-ups)
 _DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
 _FAILED_OR_CANCELLED = frozenset({"failed", "cancelled"})
 _IMMEDIATE_MSG = {"reason": "immediate"}
@@ -63,8 +69,7 @@ def _worker_of(worker_state: Any) -> _Worker | None:
     return ref() if ref is not None else None
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+_error_text = error_text  # never raises, whatever the exception's __str__ does
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,13 @@ class _Task:
 
     def run(self) -> None:
         job = self.job
-        if job is not None and job.status in _FAILED_OR_CANCELLED:
-            return  # no new activation starts for a failed or cancelled job
+        if job is not None and (job.status in _FAILED_OR_CANCELLED
+                                or job._deferred_failure is not None):
+            # No new activation starts for a failed or cancelled job, nor for one whose
+            # post found a failure still to be applied (api.md §9, §12). A pending retry
+            # of it ends here too (left set, done_locked would re-arm its timer forever).
+            self.retrying = False
+            return
         plan = self.plan
         if plan.executor is not None:
             return _offload.dispatch(self)  # runs elsewhere; the job stays held until it returns
@@ -218,6 +228,15 @@ class _Task:
 
     def hold_locked(self) -> None:
         self.worker.hold_locked(self.job)
+
+    def machinery_failed(self, exc: BaseException) -> None:
+        """``run`` itself raised (not the logic): the job fails instead of completing."""
+        self.retrying = False
+        job = self.job
+        if job is not None:
+            self.worker.runtime._finish(
+                job, "failed", f"RoutiluxInternalError: {_error_text(exc)} (this is a bug "
+                "in routilux; please report it)")
 
     def done_locked(self) -> Any:
         retrying = self.retrying
@@ -316,18 +335,33 @@ class _Worker:
             self.state.status = ExecutionStatus.RUNNING
 
     def release_locked(self, job: JobContext | None) -> Any:
-        self.inflight -= 1
+        """Drop one hold. When it was the job's last, the hold passes to the returned
+        (auto-complete, job) step, so nothing reports idle before the job is finished."""
         rt = self.runtime
+        # Plain statements only until the waiters' wake-up (see _pool.py, interrupts).
+        if job is not None:
+            job._pending -= 1
+            # While post runs, it finishes the job itself (_settle_post): a job is terminal
+            # only after post returns (api.md §9).
+            if job._pending == 0 and job.status == "running" and not job._in_post:
+                return (rt._auto_complete, job)  # still in flight until it is finished
+        self.inflight -= 1
         rt._inflight -= 1
         if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
             self.state.status = ExecutionStatus.IDLE
-        if rt._inflight == 0 and rt._idle_waiters:
-            rt._idle_cond.notify_all()
-        if job is not None:
-            job._pending -= 1
-            if job._pending == 0 and job.status == "running":
-                return (rt._auto_complete, job)
+        if rt._inflight == 0 and rt._waiters:
+            rt._wake_waiters_locked()
         return None
+
+    def release_final_locked(self) -> None:
+        """The hold an auto-complete step carried (see release_locked), once it is done."""
+        rt = self.runtime
+        self.inflight -= 1
+        rt._inflight -= 1
+        if self.inflight == 0 and self.state.status == ExecutionStatus.RUNNING:
+            self.state.status = ExecutionStatus.IDLE
+        if rt._inflight == 0 and rt._waiters:
+            rt._wake_waiters_locked()
 
     def hold(self, job: JobContext | None) -> None:
         with self.runtime._lock:
@@ -432,7 +466,7 @@ class _Worker:
         try:
             result = policy(views, ws)
             fire, data_slice, msg = self._check_policy_result(rid, result)
-        except BaseException as exc:
+        except Exception as exc:
             _activation.reset(token)
             err = _error_text(exc)
             if tr is not None:
@@ -440,6 +474,11 @@ class _Worker:
                           f"policy: {err}", ws.worker_id)
             self.handle_error(None, exc, err, is_policy=True, job=job, rid=rid)
             return False
+        except BaseException:
+            # KeyboardInterrupt / SystemExit in the delivering thread is not the policy's
+            # error to handle: it goes to whoever posted (post cancels its job).
+            _activation.reset(token)
+            raise
         _activation.reset(token)
         job_id = job.job_id if job is not None else None
         if not fire:
@@ -533,11 +572,31 @@ class _Worker:
         pool = rt._pool
         job = task.job
         with rt._lock:
-            self.hold_locked(job)
-            waker = pool.submit_locked(task, front)
+            if pool._closed:
+                raise RuntimeError("cannot submit to a pool after shutdown")
+            # Hold and queue in one run of plain statements ending in one C call, so an
+            # interrupt in the posting thread lands before both or after both (_pool.py).
+            if job is not None and job._post_hold:
+                job._post_hold = False  # the first activation takes over post's own hold
+                (pool.tasks.appendleft if front else pool.tasks.append)(task)
+            else:
+                self.inflight += 1
+                rt._inflight += 1
+                if job is not None:
+                    job._pending += 1
+                    if not job._counted:
+                        job._counted = True
+                        rt._job_counts["running"] += 1
+                        rt._posted += 1
+                (pool.tasks.appendleft if front else pool.tasks.append)(task)
+            try:
+                pool.wake_locked()
+            except BaseException:
+                _repair_wake_locked(pool)
+                raise
             depth = len(pool.tasks) + len(pool.next_tasks)
-        if waker is not None:
-            waker.release()
+            if self.state.status == ExecutionStatus.IDLE:
+                self.state.status = ExecutionStatus.RUNNING
         if traced:
             rt._tracer.record("task.queued", job.job_id if job else None, task.rid, task.slot,
                               depth, None, self.state.worker_id)
@@ -673,30 +732,16 @@ class _Worker:
         rt = self.runtime
         task.queued_ns = time.monotonic_ns()
         with rt._lock:
-            waker = finished = None
+            finished = None
             if rt._pool.closed:
                 finished = self.release_locked(task.job)
             else:
-                waker = rt._pool.submit_locked(task)
-        if waker is not None:
-            waker.release()
+                rt._pool.submit_locked(task)
         if finished is not None:
             finished[0](finished[1])
 
     def wait_idle(self, timeout: float | None) -> bool:
-        rt = self.runtime
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with rt._lock:
-            rt._idle_waiters += 1
-            try:
-                while self.inflight:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return False
-                    rt._idle_cond.wait(remaining if remaining is None else min(remaining, 0.05))
-                return True
-            finally:
-                rt._idle_waiters -= 1
+        return self.runtime._wait(lambda: not self.inflight, timeout)
 
 
 # ---------------------------------------------------------------------------------------
@@ -738,12 +783,24 @@ def reset_worker_manager() -> None:
 # Monitor: timers, job deadlines, trace sampling. One daemon thread per runtime.
 # ---------------------------------------------------------------------------------------
 class _Monitor:
+    """Timers, deadlines and sampling on one daemon thread.
+
+    A plain lock and a wake gate, not a ``threading.Condition``: posts (the notebook's or
+    a script's main thread, where a Ctrl-C lands) add deadlines and timers, and a
+    KeyboardInterrupt inside Condition's Python-level ``__enter__`` / ``notify`` could
+    leave its lock held for good or lose the wake-up (issue 13). Both ``with`` on a raw
+    lock and ``gate.release()`` are single C calls.
+    """
+
     def __init__(self, runtime: Runtime) -> None:
         self._rt = weakref.ref(runtime)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # guards the heap, the deadlines, the flags
+        self._gate = _allocate_lock()  # held = no wake-up pending; released to wake
+        self._gate.acquire()
         self._timers: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
         self._deadlines: dict[float, deque[tuple[float, JobContext]]] = {}
+        self._compact_at: dict[float, int] = {}  # deque length that triggers _compact
         self._stop = False
         self._thread: threading.Thread | None = None
         self.sampling = False
@@ -752,50 +809,89 @@ class _Monitor:
         if self._thread is None:
             rt = self._rt()
             name = f"RoutiluxMonitor-{id(rt):x}"
-            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-            self._thread.start()
+            started = threading.Event()
+            t = threading.Thread(target=self._loop, args=(started,), name=name, daemon=True)
+            try:
+                t.start()
+            except BaseException:
+                # Interrupted inside Thread.start (a Ctrl-C in post): keep it only if it
+                # runs, else the next call starts one (a never-started monitor would
+                # leave every timer and deadline of the runtime unserved).
+                if _wait_uninterrupted(started, 2.0):
+                    self._thread = t
+                raise
+            self._thread = t
 
     def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
-        with self._cond:
+        # Never a NaN (or negative) due time in the heap: one froze every timer (issue 13).
+        # Inputs are validated where they are taken; this guards what is computed from them.
+        if not delay >= 0.0:
+            delay = 0.0
+        with self._lock:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn, arg))
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
 
     def add_deadline(self, timeout: float, job: JobContext) -> None:
         # Hot path (once per post): deque.append is atomic, so no lock unless this is
         # the first deadline of its kind and the monitor may be asleep indefinitely.
         dq = self._deadlines.get(timeout)
-        if dq is not None:  # the loop sweeps every DEADLINE_SWEEP_S once a deque exists
+        # The loop sweeps every DEADLINE_SWEEP_S once a deque exists (and it runs: an
+        # interrupt may have cut the first start short).
+        if dq is not None and self._thread is not None:
             dq.append((time.monotonic() + timeout, job))
             return
-        with self._cond:
+        with self._lock:
             dq = self._deadlines.get(timeout)
             if dq is None:
                 dq = self._deadlines[timeout] = deque()
             dq.append((time.monotonic() + timeout, job))
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
+
+    def _notify(self) -> None:
+        try:
+            self._gate.release()
+        except RuntimeError:  # already released: a wake-up is pending anyway
+            pass
+
+    def _compact(self, key: float, dq: deque[tuple[float, JobContext]]) -> None:
+        """Drop finished jobs from anywhere in ``dq``, not only its front (issue 13).
+
+        Sweeping only the front let one long job pin every later one, finished or not,
+        behind it (+163 MB after 200,000 trivial jobs). Rotates in place, because posters
+        append without the lock: an entry appended meanwhile lands among the survivors,
+        later-due than all of them by construction, so the order is kept but for the
+        entries appended during the pass. Runs again only once the deque has doubled.
+        """
+        for _ in range(len(dq)):
+            entry = dq.popleft()
+            if entry[1].status not in TERMINAL_JOB_STATUSES:
+                dq.append(entry)
+        self._compact_at[key] = max(2 * len(dq), DEADLINE_COMPACT_MIN)
 
     def start_sampling(self) -> None:
-        with self._cond:
+        with self._lock:
             self.sampling = True
             self._ensure_started()
-            self._cond.notify()
+            self._notify()
 
-    def stop(self) -> None:
-        with self._cond:
+    def stop(self, timeout: float | None = 2.0) -> None:
+        with self._lock:
             self._stop = True
-            self._cond.notify()
+            self._notify()
         t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(2.0)
+        if t is not None and t is not threading.current_thread() and timeout != 0 \
+                and t.is_alive():
+            t.join(2.0 if timeout is None else min(timeout, 2.0))
 
-    def _loop(self) -> None:
+    def _loop(self, started: threading.Event) -> None:
+        started.set()  # first: an interrupted _ensure_started waits for this
         next_sample = 0.0
         while True:
             due_timers: list[tuple[Callable[[Any], None], Any]] = []
             expired: list[JobContext] = []
-            with self._cond:
+            with self._lock:
                 if self._stop:
                     return
                 now = time.monotonic()
@@ -805,11 +901,13 @@ class _Monitor:
                 wake = self._timers[0][0] if self._timers else now + 3600.0
                 if self._deadlines:
                     wake = min(wake, now + DEADLINE_SWEEP_S)
-                for dq in self._deadlines.values():
+                for key, dq in self._deadlines.items():
                     while dq and (dq[0][1].status in TERMINAL_JOB_STATUSES or dq[0][0] <= now):
-                        due, job = dq.popleft()
+                        _due, job = dq.popleft()
                         if job.status not in TERMINAL_JOB_STATUSES:
                             expired.append(job)
+                    if len(dq) > self._compact_at.get(key, DEADLINE_COMPACT_MIN):
+                        self._compact(key, dq)
                     if dq:
                         wake = min(wake, dq[0][0])
                 if self.sampling:
@@ -821,9 +919,12 @@ class _Monitor:
                     wake = min(wake, next_sample)
                 else:
                     sample = False
-                if not due_timers and not expired and not sample:
-                    self._cond.wait(max(wake - now, 0.0))
-                    continue
+                nap = None if due_timers or expired or sample else max(wake - now, 0.0)
+            if nap is not None:
+                # Outside the lock; a notify since we looked releases the gate, so the
+                # acquire returns at once and nothing is missed.
+                self._gate.acquire(True, min(nap, 3600.0))
+                continue
             rt = self._rt()
             if rt is None:
                 return
@@ -901,8 +1002,11 @@ class Runtime:
             self._pool = WorkerPool(size)
             self.thread_pool = self._pool
         self._lock = self._pool.lock
-        self._idle_cond = threading.Condition(self._lock)
-        self._idle_waiters = 0
+        # One raw lock per blocked waiter, released (under the pool lock) to wake it. Not a
+        # Condition over the pool lock: a Ctrl-C inside Condition.wait can leave the pool
+        # lock released by a thread that no longer holds it (issue 13).
+        self._waiters: list[Any] = []
+        self._interrupted = False  # a wait was interrupted (Ctrl-C); see _on_interrupt
         self._inflight = 0
         self._jobs: dict[str, JobContext] = {}
         self._finished_order: deque[str] = deque()
@@ -919,10 +1023,11 @@ class Runtime:
         self._tracing_lock = threading.Lock()  # monitoring switching tracing on and off
         if isinstance(trace, Tracer):  # a Tracer is falsy while empty: test its type first
             self._tracer = trace
-        elif trace:
+        elif trace is True:
             self._tracer = Tracer()
-        elif trace not in (False, None):
-            raise TypeError(f"trace must be a bool or a Tracer, got {trace!r}")
+        elif trace is not False and trace is not None:
+            # Not truthiness: trace="no" must not switch tracing on (issue 13).
+            raise TypeError(f"trace must be True, False or a Tracer, got {trace!r}")
         elif _monitoring.enabled:  # MonitoringRegistry.enable(): new runtimes trace
             self._tracer = Tracer()
             _monitoring.adopt(self, self._tracer, attached=False)
@@ -1100,6 +1205,9 @@ class Runtime:
         as ``{}``, an item with no fields, because the docs trigger entry routines that
         way; anything else raises ``TypeError``. With ``max_queue_size`` set and the run queue
         full, waits for room (``block``, up to ``timeout`` s) or raises ``QueueFullError``.
+
+        A KeyboardInterrupt arriving while post runs always reaches the caller; the job
+        it was creating is then either not created or "cancelled" (docs/interrupts.md).
         """
         self._check_open()
         if _monitoring.enabled and self._tracer is None:
@@ -1173,48 +1281,77 @@ class Runtime:
                     f"run queue is full ({limit} activations waiting, max_queue_size={limit}); "
                     "no job was registered"
                 )
-            deadline = None if timeout is None else time.monotonic() + timeout
-            pool.room_waiters += 1
-            try:
-                while len(pool.tasks) >= limit:
-                    if self._shut_down:
-                        raise RuntimeError("Runtime is shut down")
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise QueueFullError(
-                            f"run queue stayed full ({limit} activations waiting) for "
-                            f"{timeout:g} s; no job was registered"
-                        )
-                    pool.room.wait(remaining)
+        timeout = check_number("timeout", timeout, allow_none=True, minimum=0.0,
+                               allow_inf=True, unit=" seconds")
+        deadline = None if timeout is None or timeout == math.inf \
+            else time.monotonic() + timeout
+        # Wait on a gate of our own, never holding the pool lock while asleep (a Ctrl-C
+        # inside Condition.wait could leave that lock released by a non-owner; see _wait).
+        while True:
+            gate = _allocate_lock()
+            gate.acquire()
+            with self._lock:
                 if self._shut_down:  # woken by shutdown, which also emptied the queue
                     raise RuntimeError("Runtime is shut down")
-            finally:
-                pool.room_waiters -= 1
+                if len(pool.tasks) < limit:
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise QueueFullError(
+                        f"run queue stayed full ({limit} activations waiting) for "
+                        f"{timeout:g} s; no job was registered"
+                    )
+                pool.add_room_gate_locked(gate)
+            if not gate.acquire(True, WAIT_SLICE_S if remaining is None
+                                else min(remaining, WAIT_SLICE_S)):
+                with self._lock:
+                    pool.drop_room_gate_locked(gate)
 
     def _post(self, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,
               job_id: str | None, metadata: Any) -> JobContext:
+        """Create, register and deliver one job.
+
+        Interrupt safety (issue 13): the job is registered, counted as running and held
+        in flight in one locked run of plain statements (``accept``), so an exception
+        anywhere before it leaves nothing behind, and anything raised after it (a
+        KeyboardInterrupt in this thread, a fault of ours) ends the job "cancelled" or
+        "failed" and reaches the caller. post's own hold passes to the first activation
+        its delivery schedules, else to the bookkeeping step that finishes the job after
+        post returns, so the job cannot finish (or be counted twice) in between.
+        """
         ws = worker.state
         box: list[JobContext] = []
+        lock = self._lock
+        jobs = self._jobs
+        counts = self._job_counts
 
         def accept() -> JobContext:
             job = JobContext(
                 job_id=job_id or _new_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
                 metadata=dict(metadata) if metadata else {},
             )
-            job.status = "running"
-            job._pending = 0
-            job._counted = False  # counted as posted/running at its first hold
             job._in_post = True
-            job._deferred_failure = None
             job._finisher = self._finish
             job._timeout = flow.execution_timeout
             job._posted_ns = time.monotonic_ns()
-            if self._jobs.setdefault(job.job_id, job) is not job:
-                raise ValueError(f"job_id {job.job_id!r} is already in use")
+            key = job.job_id
+            box.append(job)  # first: post's handler must see any job that may be registered
+            with lock:
+                if key in jobs:
+                    raise ValueError(f"job_id {key!r} is already in use")
+                # One run of plain statements: registered <=> counted <=> held.
+                job.status = "running"
+                job._pending = 1
+                job._counted = True
+                job._post_hold = True
+                counts["running"] += 1
+                self._posted += 1
+                worker.inflight += 1
+                self._inflight += 1
+                jobs[key] = job
             tr = self._tracer
             if tr is not None:
                 tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
-            box.append(job)
             hooks = _hooks.active
             if hooks is not None:
                 _hooks.call(hooks, "on_job_start", job, ws)
@@ -1223,45 +1360,122 @@ class Runtime:
             return job
 
         try:
-            scheduled = worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
-        except SlotQueueFullError:
-            raise
+            worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
+            job = box[0]
+            self._monitor.add_deadline(job._timeout, job)
+            self._settle_post(worker, job)
+        except Exception as exc:
+            if box and box[0]._counted:  # a fault after registering: it fails, caller learns
+                _abort_post(self, worker, box[0], exc)
+            raise  # else nothing was created (a full slot, a bad job_id)
         except BaseException:
-            if not box:
-                raise
-            scheduled = False
-        job = box[0]
-        job._in_post = False
-        self._monitor.add_deadline(job._timeout, job)
-        if not scheduled:
-            # Nothing was scheduled (item parked, or the policy failed): the job finishes
-            # after post returns, as the contract says, via one bookkeeping step on the pool.
-            with self._lock:
-                worker.hold_locked(job)
-                waker = self._pool.submit_locked(_Callback(worker, job))
-            if waker is not None:
-                waker.release()
+            # KeyboardInterrupt / SystemExit: cancel the job in one locked run of plain
+            # statements, entered without a call, so a second interrupt (a Ctrl-C storm)
+            # cannot land between "running" and "cancelled" or leave the hold behind.
+            if box:
+                job = box[0]
+                with lock:
+                    if job.status == "running":
+                        job.status = "cancelled"
+                        job.error = _POST_INTERRUPTED
+                        counts["running"] -= 1
+                        counts["cancelled"] += 1
+                        job._tally_pending = True  # _after_abort finishes the rest
+                    job._in_post = False
+                    if job._post_hold:
+                        job._post_hold = False
+                        job._pending -= 1
+                        worker.inflight -= 1
+                        self._inflight -= 1
+                _after_abort(self, job)
+            raise
         return job
+
+    def _settle_post(self, worker: _Worker, job: JobContext) -> None:
+        """Hand post's own hold on: to a bookkeeping step when nothing was scheduled (the
+        item parked, or the policy failed) or a failure waits to be applied; else drop it."""
+        pool = self._pool
+        step = _Callback(worker, job)
+        with self._lock:
+            # Plain statements ending in one C call (the append): see _Worker._enqueue.
+            job._in_post = False
+            if job._post_hold:  # nothing took it over: the step below does
+                job._post_hold = False
+                pool.tasks.append(step)
+            elif job._deferred_failure is not None or job._pending == 0:
+                # A failure to apply, or every activation already ran while post was
+                # still here (their release left the job to us): finish after return.
+                worker.inflight += 1
+                self._inflight += 1
+                job._pending += 1
+                pool.tasks.append(step)
+            else:
+                return
+            try:
+                pool.wake_locked()
+            except BaseException:
+                _repair_wake_locked(pool)
+                raise
 
     # -- job completion -------------------------------------------------------------------
     def _auto_complete(self, job: JobContext) -> None:
-        self._finish(job, "completed", None)
-
-    def _finish(self, job: JobContext, status: str, error: str | None) -> bool:
-        """The first terminal transition of a job: status, counters, trace, waiters."""
-        if not job._mark_terminal(status, error):
-            return False
+        """Finish a job whose last hold was released; then drop that hold (in the same
+        locked step as the transition, so a waiter never sees idle before it)."""
         worker = self._workers.get(job.worker_id)
-        with self._lock:
+        failure = job._deferred_failure  # found during post; its activations were skipped
+        try:
+            finished = self._finish(job, "failed" if failure is not None else "completed",
+                                    failure, holder=worker)
+        except BaseException:
+            finished = False
+            raise
+        finally:
+            if not finished and worker is not None:
+                with self._lock:
+                    worker.release_final_locked()
+
+    def _finish(self, job: JobContext, status: str, error: str | None,
+                holder: _Worker | None = None) -> bool:
+        """The first terminal transition of a job: status, counters, trace, waiters.
+
+        The status and the runtime's counters change in one locked run of plain
+        statements, so no interrupt can leave a job terminal but counted as running.
+        """
+        if job.status in TERMINAL_JOB_STATUSES:
+            return False
+        now = datetime.now()
+        worker = self._workers.get(job.worker_id)
+        with self._lock, job._lock:
+            if job.status in TERMINAL_JOB_STATUSES:
+                return False
+            job.status = status
+            job.error = error
+            job.completed_at = now
+            done = job._done
+            callbacks = job._callbacks
+            job._callbacks = None
             counts = self._job_counts
-            counts["running"] -= 1
+            if job._counted:
+                counts["running"] -= 1
+            else:  # finished before its first hold: count it as posted now
+                job._counted = True
+                self._posted += 1
             counts[status] += 1
             self._finished_order.append(job.job_id)
             while len(self._finished_order) > MAX_FINISHED_JOBS:
                 old = self._finished_order.popleft()
                 self._jobs.pop(old, None)
-            if counts["running"] == 0 and self._idle_waiters:
-                self._idle_cond.notify_all()
+            if holder is not None:  # the auto-complete step's hold (release_locked)
+                holder.release_final_locked()
+            if counts["running"] == 0 and self._waiters:
+                self._wake_waiters_locked()
+        release_gate(done)
+        if callbacks:
+            for cb in callbacks:
+                try:
+                    cb(job)
+                except Exception:
+                    logger.exception("routilux: a done-callback of job %s raised", job.job_id)
         if worker is not None:
             ws = worker.state
             with ws._lock:
@@ -1304,20 +1518,45 @@ class Runtime:
         return jobs
 
     # -- waiting --------------------------------------------------------------------------
-    def _wait(self, done: Callable[[], bool], timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            self._idle_waiters += 1
-            try:
-                while not done():
+    def _wake_waiters_locked(self) -> None:
+        waiters = self._waiters
+        self._waiters = []
+        for gate in waiters:
+            gate.release()
+
+    def _wait(self, done: Callable[[], bool], timeout: float | None,
+              name: str = "timeout") -> bool:
+        """Block until ``done()`` (read under the pool lock) or ``timeout`` seconds.
+
+        The waiter never holds the pool lock while it sleeps, so a Ctrl-C cannot leave
+        that lock in a wrong state. The first KeyboardInterrupt cancels the queued jobs
+        (``_on_interrupt``) and then propagates: an interrupted wait never drains.
+        """
+        timeout = check_number(name, timeout, allow_none=True, allow_inf=True,
+                               unit=" seconds")
+        deadline = None if timeout is None or timeout == math.inf \
+            else time.monotonic() + timeout
+        lock = self._lock
+        try:
+            while True:
+                gate = _allocate_lock()
+                gate.acquire()
+                with lock:
+                    if done():
+                        return True
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
-                    # Bounded slices: a KeyboardInterrupt in a notebook lands promptly.
-                    self._idle_cond.wait(0.1 if remaining is None else min(remaining, 0.1))
-                return True
-            finally:
-                self._idle_waiters -= 1
+                    self._waiters.append(gate)
+                # Bounded slices: a wake-up lost to an interrupt costs at most one slice.
+                if not gate.acquire(True, WAIT_SLICE_S if remaining is None
+                                    else min(remaining, WAIT_SLICE_S)):
+                    with lock:
+                        if gate in self._waiters:
+                            self._waiters.remove(gate)
+        except KeyboardInterrupt:
+            self._on_interrupt()
+            raise
 
     def wait_until_all_workers_idle(self, timeout: float | None = 300.0) -> bool:
         """True once nothing of this runtime is queued, running, retrying or re-checking."""
@@ -1329,8 +1568,60 @@ class Runtime:
         return True
 
     def wait_until_all_jobs_finished(self, timeout: float | None = None) -> bool:
-        """True once every job of this runtime is terminal (``None`` = no limit)."""
+        """True once every job of this runtime is terminal (``None`` = no limit).
+
+        A Ctrl-C during the wait cancels the queued jobs (running logic finishes) and
+        propagates (docs/interrupts.md). ``timeout`` must be a number or None.
+        """
         return self._wait(lambda: self._job_counts["running"] == 0, timeout)
+
+    def _on_interrupt(self) -> int:
+        """A Ctrl-C (or kernel interrupt) stopped a wait: cancel the queued jobs now.
+
+        Running logic is left to finish (leaving ``with Runtime(...)`` waits for it up to
+        the shutdown timeout); every job with nothing running becomes "cancelled". Says
+        how many on the ``routilux`` logger (a warning, so it shows without setup).
+        Returns that number.
+        """
+        self._interrupted = True
+        cancelled, running = self._cancel_queued("interrupted (KeyboardInterrupt)")
+        if cancelled:
+            logger.warning(
+                "routilux: interrupted: cancelled %d queued job(s); %d job(s) with running "
+                "logic are left to finish", cancelled, running)
+        return cancelled
+
+    def _cancel_queued(self, why: str) -> tuple[int, int]:
+        """Cancel every unfinished job of this runtime that has no logic running now.
+
+        Returns (jobs cancelled, jobs left running). Activations still queued for the
+        jobs left running stay queued (they are those jobs' next steps).
+        """
+        pool = self._pool
+        with self._lock:
+            running_jobs = {id(t.job) for t in pool.running.values()
+                            if getattr(t, "job", None) is not None
+                            and getattr(t, "worker", None) is not None
+                            and t.worker.runtime is self}
+            mine = [t for t in pool.tasks if t.worker.runtime is self
+                    and (t.job is None or id(t.job) not in running_jobs)]
+            if mine:
+                keep = [t for t in pool.tasks if t.worker.runtime is not self
+                        or (t.job is not None and id(t.job) in running_jobs)]
+                pool.tasks.clear()
+                pool.tasks.extend(keep)
+            jobs = list(self._jobs.values())
+        reason = f"cancelled: {why}"
+        cancelled = 0
+        for task in mine:
+            if task.job is not None and self._finish(task.job, "cancelled", reason):
+                cancelled += 1
+            task.worker.release(task.job)
+        for job in jobs:
+            if id(job) not in running_jobs and self._finish(job, "cancelled", reason):
+                cancelled += 1
+        left = sum(1 for job in jobs if id(job) in running_jobs and not job.is_terminal)
+        return cancelled, left
 
     async def wait_async(self, timeout: float | None = None) -> bool:
         """``await runtime.wait_async()``: all jobs finished, without blocking the loop."""
@@ -1441,11 +1732,39 @@ class Runtime:
 
         Afterwards still-running jobs are ``cancelled``, workers COMPLETED (CANCELLED if
         work was abandoned), and a private pool is closed. Idempotent.
+
+        ``timeout`` is the whole budget: draining, then joining the pool's threads against
+        the same deadline (threads stuck in logic are daemons and are left behind).
+        ``wait=False`` joins nothing. After a Ctrl-C (during a wait, during this drain, or
+        the one ``with Runtime(...)`` is left with), the queued jobs are cancelled at
+        once and only running logic gets the budget; a KeyboardInterrupt raised during
+        the drain is re-raised once the runtime is shut down.
         """
+        timeout = check_number("timeout", timeout, minimum=0.0, allow_inf=True,
+                               unit=" seconds")
         if self._shut_down:
             return
         self._shut_down = True
-        drained = self.wait_until_all_workers_idle(timeout) if wait else False
+        start = time.monotonic()
+        deadline = math.inf if timeout == math.inf else start + timeout
+
+        def left() -> float | None:
+            return None if deadline == math.inf else max(deadline - time.monotonic(), 0.0)
+
+        drained = False
+        interrupt: BaseException | None = None
+        if wait:
+            if self._interrupted:
+                self._on_interrupt()  # a Ctrl-C came first: never drain the queue
+            try:
+                drained = self.wait_until_all_workers_idle(left())
+            except KeyboardInterrupt as exc:  # _wait cancelled the queued jobs
+                interrupt = exc
+                # Running logic gets what is left of the budget; a second Ctrl-C ends that.
+                try:
+                    drained = self._wait(lambda: self._inflight == 0, left())
+                except KeyboardInterrupt:
+                    pass
         abandoned: list[Any] = []
         if self.thread_pool is not None:
             with self._lock:
@@ -1476,17 +1795,23 @@ class Runtime:
             if hooks is not None:
                 _hooks.call(hooks, "on_worker_stop", worker.flow, worker.state, status.value)
         with self._lock:
-            self._idle_cond.notify_all()
-            self._pool.room.notify_all()
+            self._wake_waiters_locked()
+            self._pool.wake_room_locked(everyone=True)
         _close_executors(self._owned_executors, wait=drained)
-        self._monitor.stop()
+        budget = left() if wait else 0.0
+        self._monitor.stop(budget)
         if self.thread_pool is not None:
-            self._pool.shutdown(timeout=max(1.0, min(timeout, 5.0)))
+            self._pool.shutdown(timeout=left() if wait else 0.0)
+        if interrupt is not None:
+            raise interrupt
 
     def __enter__(self) -> Runtime:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._interrupted = True  # leave at once: cancel the queue, let running finish
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
@@ -1543,14 +1868,84 @@ def _close_executors(executors: dict[str, Any], wait: bool = False) -> None:
 def _close_orphan(pool: WorkerPool, monitor: _Monitor) -> None:
     """A private runtime was garbage collected without shutdown: stop its threads."""
     monitor._stop = True
-    try:
-        with monitor._cond:
-            monitor._cond.notify()
-    except Exception:
-        pass
+    monitor._notify()
     with pool.lock:
         pool._closed = True
-        parked = pool._wake_all_locked()
-    for park in parked:
-        park.release()
+        pool._wake_all_locked()
+
+
+_POST_INTERRUPTED = "cancelled: interrupted (KeyboardInterrupt) while posting"
+
+
+def _after_abort(rt: Runtime, job: JobContext) -> None:
+    """What follows an interrupted post's cancellation outside the critical step: the
+    finish time, retention, waiters, callbacks, worker counters, trace. Best effort: a
+    further interrupt may cut it short, which costs at most a callback or a trace event
+    (``job.wait`` and the runtime's waits re-check the status in slices)."""
+    if not job.__dict__.pop("_tally_pending", False):
+        return
+    job.completed_at = datetime.now()
+    with rt._lock:
+        rt._finished_order.append(job.job_id)
+        if rt._waiters:
+            rt._wake_waiters_locked()
+    release_gate(job._done)
+    callbacks, job._callbacks = job._callbacks, None
+    for cb in callbacks or ():
+        try:
+            cb(job)
+        except Exception:
+            logger.exception("routilux: a done-callback of job %s raised", job.job_id)
+    worker = rt._workers.get(job.worker_id)
+    if worker is not None:
+        with worker.state._lock:
+            worker.state.jobs_processed += 1
+            worker.state.jobs_failed += 1
+    tr = rt._tracer
+    if tr is not None:
+        tr.record("job.cancelled", job.job_id, None, None, None, job.error, job.worker_id)
+
+
+def _abort_post(rt: Runtime, worker: _Worker, job: JobContext, exc: BaseException) -> None:
+    """post raised after registering ``job``: finish the job and drop post's own hold.
+
+    A KeyboardInterrupt (or SystemExit) cancels the job; any other exception fails it.
+    Every step is idempotent and the whole is retried through further interrupts (a
+    Ctrl-C storm), so the job always ends terminal and nothing stays in flight; the
+    caller re-raises the first exception.
+    """
+    if isinstance(exc, Exception):
+        status, error = "failed", f"{error_text(exc)} (raised while posting)"
+    else:
+        status, error = "cancelled", f"cancelled: {type(exc).__name__} while posting"
+    job._in_post = False
+    while True:
+        try:
+            rt._finish(job, status, error)
+            with rt._lock:
+                if job._post_hold:  # one run of plain statements (see _Worker._enqueue)
+                    job._post_hold = False
+                    job._pending -= 1
+                    worker.inflight -= 1
+                    rt._inflight -= 1
+                    if rt._inflight == 0 and rt._waiters:
+                        rt._wake_waiters_locked()
+            release_gate(job._done)  # an interrupted _finish may not have got this far
+            return
+        except BaseException:  # noqa: BLE001, S112 - the first exception is re-raised by post
+            continue
+
+
+def _repair_wake_locked(pool: WorkerPool) -> None:
+    """After an interrupt inside a wake-up: make sure queued work has a thread coming.
+
+    Retries through further interrupts (a Ctrl-C storm); the caller re-raises the first.
+    """
+    while True:
+        try:
+            if pool.tasks and not pool._waking and not pool._closed:
+                pool.wake_locked()
+            return
+        except BaseException:  # noqa: BLE001, S112 - the caller re-raises the first
+            continue
 

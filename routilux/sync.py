@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from . import _context
 from ._deadlock import Waiter, WaitForGraph
 from ._errors import DeadlockError
+from ._validate import check_number
 
 if TYPE_CHECKING:
     from .trace import Tracer
@@ -209,6 +210,9 @@ def _check_timeout(blocking: bool, timeout: float | None) -> float:
     """Validate like ``threading.Lock.acquire``; returns the timeout, -1 meaning forever."""
     if timeout is None:
         timeout = -1
+    if timeout != -1:
+        # NaN (a wait that never ends; threading.Lock raises too) and non-numbers: refused.
+        check_number("timeout", timeout, allow_inf=True, unit=" seconds")
     if not blocking and timeout != -1:
         raise ValueError("can't specify a timeout for a non-blocking call")
     if timeout < 0 and timeout != -1:

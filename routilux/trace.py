@@ -54,6 +54,11 @@ __all__ = ["EVENT_KINDS", "TraceEvent", "Tracer"]
 
 _FORMAT_NAME = "routilux-trace"  # the "format" of a saved trace's header line
 _FORMAT_VERSION = 1
+# Limits of Tracer.load, so a hostile or corrupt file gives a ValueError, never a
+# RecursionError, a MemoryError or an OverflowError (issue 13).
+MAX_LOAD_CAPACITY = 10_000_000  # events a loaded tracer may hold (its ring is allocated)
+MAX_LOAD_NESTING = 100  # arrays/objects nested inside one event line
+_INT64 = 1 << 63  # seq, ts_ns, thread idents and counters must fit in 64 bits
 _DEFAULT_CAPACITY = 200_000  # events
 
 EVENT_KINDS: dict[str, str] = {
@@ -519,11 +524,57 @@ def _event_line(row: Sequence[Any]) -> str:
         return json.dumps(event, default=repr)
 
 
+def _nesting_error(where: str, line: str) -> ValueError | None:
+    """A ValueError if ``line`` nests arrays/objects deeper than MAX_LOAD_NESTING.
+
+    Checked before ``json.loads``, which would recurse once per level. Cheap for normal
+    lines: only a line with that many brackets at all is scanned (strings skipped).
+    """
+    if line.count("[") + line.count("{") <= MAX_LOAD_NESTING:
+        return None
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_LOAD_NESTING:
+                    return ValueError(
+                        f"{where}: nested more than {MAX_LOAD_NESTING} levels deep; "
+                        "Tracer.save never writes that")
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def _loads(where: str, line: str) -> Any:
+    """``json.loads`` with the loader's limits; ValueError naming ``where`` otherwise."""
+    nesting = _nesting_error(where, line)
+    if nesting is not None:
+        raise nesting
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError(f"{where}: nested too deeply to read") from None
+
+
 def _read_header(path: Path, line: str) -> dict[str, Any]:
     not_trace = f"{path} is not a routilux trace (a JSON-lines file written by Tracer.save)"
     try:
-        header = json.loads(line)
-    except ValueError:
+        header = _loads(f"{path}: line 1", line)
+    except ValueError as exc:
+        if "line 1:" in str(exc):
+            raise
         raise ValueError(f"{not_trace}: its first line is not a JSON object") from None
     if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
         raise ValueError(f'{not_trace}: its first line lacks "format": "{_FORMAT_NAME}"')
@@ -536,17 +587,22 @@ def _read_header(path: Path, line: str) -> dict[str, Any]:
     capacity = header.get("capacity")
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError(f"{path}: header capacity must be an int >= 1, got {capacity!r}")
+    if capacity > MAX_LOAD_CAPACITY:
+        raise ValueError(
+            f"{path}: line 1: header capacity {capacity} is larger than Tracer.load accepts "
+            f"(MAX_LOAD_CAPACITY = {MAX_LOAD_CAPACITY} events)")
     dropped = header.get("dropped")
-    if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped < _INT64:
         raise ValueError(f"{path}: header dropped must be an int >= 0, got {dropped!r}")
     pid = header.get("pid")
-    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)
+                            or not 0 <= pid < _INT64):
         raise ValueError(f"{path}: header pid must be an int, got {pid!r}")
     return header
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and -_INT64 <= v < _INT64
 
 
 def _is_opt_str(v: Any) -> bool:
@@ -554,10 +610,11 @@ def _is_opt_str(v: Any) -> bool:
 
 
 _FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
-    ("seq", _is_int, "an int"),
-    ("ts_ns", _is_int, "an int"),
+    ("seq", _is_int, "a 64-bit int"),
+    ("ts_ns", _is_int, "a 64-bit int (nanoseconds)"),
     ("kind", lambda v: isinstance(v, str), "a string"),
-    ("thread", _is_int, "an int"),
+    ("thread", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 * _INT64,
+     "a 64-bit int"),
     ("thread_name", lambda v: isinstance(v, str), "a string"),
     ("worker_id", _is_opt_str, "a string or null"),
     ("job_id", _is_opt_str, "a string or null"),
@@ -574,9 +631,11 @@ _FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
 def _parse_event(path: Path, lineno: int, line: str) -> tuple[Any, ...]:
     where = f"{path}: line {lineno}"
     try:
-        obj = json.loads(line)
-    except ValueError:
-        raise ValueError(f"{where} is not valid JSON") from None
+        obj = _loads(where, line)
+    except ValueError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where} is not valid JSON ({exc})") from None
     if not isinstance(obj, dict):
         # A malformed file is a bad value, not a wrong argument type: ValueError.
         raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")  # noqa: TRY004

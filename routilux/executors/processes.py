@@ -9,17 +9,28 @@ Design:
   done-callback hands the reply to the runtime, which routes the collected emits on its
   pool.
 - A child that dies (``os._exit``, a segfault, the OOM killer) breaks a
-  ``ProcessPoolExecutor`` for good: the activations it held fail with
-  ``WorkerDiedError`` (their jobs fail, or retry under RETRY), and the next submit
-  starts a fresh pool.
+  ``ProcessPoolExecutor`` for good, and it fails *every* pending future with it. Each
+  child therefore reports which activation it starts (its token and pid, on a queue set
+  up by the pool's initializer). When the pool breaks, the activations that had started
+  in a child that was already dead fail with ``WorkerDiedError`` (their jobs fail, or
+  retry under RETRY); every other one (queued, or running in a child the broken pool
+  then terminates) is submitted again to a fresh pool, up to ``MAX_RESUBMITS`` times.
+  A pool passed in (``pool=``) has no such queue: a break fails all it held.
+- Interpreter exit never waits for a child (issue 13; api.md §9: a forgotten shutdown
+  never blocks exit). ``concurrent.futures`` joins its pools' manager threads at exit,
+  and they wait for running work; a ``threading`` exit hook registered after it (so run
+  before it) kills the children of the pools this module started first.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
+import signal
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +42,8 @@ from ._remote import outcome_from_bytes, run_remote
 __all__ = ["ProcessExecutor"]
 
 logger = logging.getLogger("routilux")
+
+MAX_RESUBMITS = 3  # times one activation is sent again after pools broke under it
 
 
 def _default_context() -> Any:
@@ -69,6 +82,9 @@ class ProcessExecutor(Executor):
         self._owns_pool = pool is None
         self._lock = threading.Lock()
         self._closed = False
+        self._abandoned = False  # the interpreter is exiting: outcomes are not delivered
+        self._tokens = itertools.count(1)
+        _live.add(self)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         pool = self._pool
@@ -78,8 +94,11 @@ class ProcessExecutor(Executor):
             if self._closed:
                 raise RuntimeError("cannot submit to a ProcessExecutor after shutdown")
             if self._pool is None:
-                pool = ProcessPoolExecutor(
-                    self.max_workers, mp_context=self._mp_context or _default_context())
+                ctx = self._mp_context or _default_context()
+                started = ctx.SimpleQueue()
+                pool = ProcessPoolExecutor(self.max_workers, mp_context=ctx,
+                                           initializer=_child_init, initargs=(started,))
+                pool._routilux_started = started  # type: ignore[attr-defined]
                 # Start every process now: the pool otherwise adds one per submit that
                 # finds none idle, so a first burst would run on fewer cores than it could.
                 for _ in range(self.max_workers):
@@ -90,20 +109,62 @@ class ProcessExecutor(Executor):
     def submit(self, spec: TaskSpec, on_done: Callable[[TaskOutcome], None]) -> None:
         if self._closed:
             raise RuntimeError("cannot submit to a ProcessExecutor after shutdown")
-        payload = spec.to_bytes()
+        self._send(spec.to_bytes(), spec, on_done, 0)
+
+    def _send(self, payload: bytes, spec: TaskSpec, on_done: Callable[[TaskOutcome], None],
+              resent: int) -> None:
         pool = self._ensure_pool()
+        token = next(self._tokens)
         try:
-            future = pool.submit(run_remote, payload)
+            future = pool.submit(_run_tracked, token, payload)
         except BrokenProcessPool:
             if not self._owns_pool:
                 raise
             # A child died earlier: that pool is done for. Start a new one and resubmit.
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            future = self._ensure_pool().submit(run_remote, payload)
-        future.add_done_callback(lambda f: on_done(_outcome_of(f, spec)))
+            self._drop_pool(pool)
+            pool = self._ensure_pool()
+            future = pool.submit(_run_tracked, token, payload)
+        future.add_done_callback(
+            lambda f: self._done(f, pool, token, payload, spec, on_done, resent))
+
+    def _drop_pool(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _done(self, future: Future[bytes], pool: ProcessPoolExecutor, token: int,
+              payload: bytes, spec: TaskSpec, on_done: Callable[[TaskOutcome], None],
+              resent: int) -> None:
+        """Deliver the outcome, unless the pool broke under an activation it did not kill."""
+        if self._abandoned:
+            return
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool) \
+                and not self._closed and resent < MAX_RESUBMITS \
+                and not _held_by_the_dead(pool, token):
+            try:
+                self._drop_pool(pool)
+                self._send(payload, spec, on_done, resent + 1)
+                return
+            except Exception:  # a fresh pool cannot start: report the break itself
+                logger.exception("routilux: could not resubmit an activation after a "
+                                 "process pool broke")
+        on_done(_outcome_of(future, spec))
+
+    def _abandon(self) -> None:
+        """Interpreter exit: kill this executor's children so nothing waits for them."""
+        self._abandoned = True
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is None or not self._owns_pool:
+            return
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            try:
+                proc.kill()
+            except Exception:  # noqa: BLE001, S110 - already gone
+                pass
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self, wait: bool = True) -> None:
         """Close the pool this executor started (a pool passed in stays open)."""
@@ -118,6 +179,70 @@ class ProcessExecutor(Executor):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._pool else "not started")
         return f"<ProcessExecutor max_workers={self.max_workers} {state}>"
+
+
+_live: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()
+_started_queue: Any = None  # in a child: where it reports the activations it starts
+
+
+def _child_init(started: Any) -> None:
+    global _started_queue
+    _started_queue = started
+    # A Ctrl-C in a terminal reaches the whole process group; the parent decides what
+    # stops (it cancels queued jobs, lets running logic finish), not each child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_tracked(token: int, payload: bytes) -> bytes:
+    """In a child: report (token, pid) before running, so a break can be attributed."""
+    if _started_queue is not None:
+        _started_queue.put((token, os.getpid()))
+    return run_remote(payload)
+
+
+_broken_lock = threading.Lock()
+
+
+def _held_by_the_dead(pool: ProcessPoolExecutor, token: int) -> bool:
+    """Had activation ``token`` started in a child of ``pool`` that died on its own?
+
+    Called from the broken pool's manager thread while it fails the pending futures,
+    before it terminates the surviving children: the children already dead then are the
+    ones that broke the pool. Without a started-queue (a pool passed in), every pending
+    activation counts as held.
+    """
+    started = getattr(pool, "_routilux_started", None)
+    if started is None:
+        return True
+    with _broken_lock:
+        info = getattr(pool, "_routilux_broken", None)
+        if info is None:
+            dead = {pid for pid, proc in list(getattr(pool, "_processes", {}).items())
+                    if proc.exitcode is not None}
+            where: dict[int, int] = {}
+            try:
+                while not started.empty():
+                    tok, pid = started.get()
+                    where[tok] = pid
+            except (OSError, EOFError, ValueError):
+                pass
+            info = pool._routilux_broken = (dead, where)  # type: ignore[attr-defined]
+    dead, where = info
+    pid = where.get(token)
+    return pid is not None and pid in dead
+
+
+def _exit_hook() -> None:
+    for ex in list(_live):
+        try:
+            ex._abandon()
+        except Exception:  # exiting anyway: log and go on
+            logger.exception("routilux: could not stop %r at exit", ex)
+
+
+# Registered after concurrent.futures.process registered its own (at its import, above),
+# so it runs first: threading runs these hooks in reverse order, before joining threads.
+threading._register_atexit(_exit_hook)  # type: ignore[attr-defined]
 
 
 def _outcome_of(future: Future[bytes], spec: TaskSpec) -> TaskOutcome:

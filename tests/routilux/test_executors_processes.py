@@ -276,3 +276,108 @@ def test_a_process_pool_you_pass_stays_yours() -> None:
             finish_all(rt)
         assert got.wait_for(1)[0][0]["y"] == 3
         assert pool.submit(abs, -2).result(JOIN_TIMEOUT) == 2  # not shut down by the runtime
+
+
+# -- issue 13: a dying child fails only what it held; children never block exit ----------
+def maybe_die_logic(slot_data, policy_message, worker_state):
+    import time as _time
+
+    item = slot_data["in"][0]
+    if item.get("die"):
+        # Die only once the other child is busy too, so the break hits work in flight.
+        deadline = _time.monotonic() + 10
+        while not Path(item["busy"]).exists() and _time.monotonic() < deadline:
+            _time.sleep(0.01)
+        os._exit(3)
+    Path(item["busy"]).touch()
+    _time.sleep(0.3)
+    get_current_job().set_data("ran_in", os.getpid())
+
+
+@pytest.mark.timeout(120)
+def test_a_dying_child_fails_only_the_activation_it_held(tmp_path: Path) -> None:
+    """6 jobs on 2 children, one logic calls os._exit: 1 job fails, 5 complete (was 6/6)."""
+    busy = str(tmp_path / "busy")
+    flow = new_flow("proc-die-one")
+    ex = ProcessExecutor(max_workers=2)
+    flow.add_routine(make_routine(maybe_die_logic, events=()).set_executor(ex), "r")
+    try:
+        with running(thread_pool_size=4) as rt:
+            jobs = [rt.post(flow.flow_id, "r", "in", {"die": i == 0, "busy": busy})[1]
+                    for i in range(6)]
+            finish_all(rt, timeout=90)
+            statuses = {j.job_id: j.status for j in jobs}
+            assert jobs[0].status == "failed", statuses
+            assert jobs[0].error.startswith("WorkerDiedError"), jobs[0].error
+            assert [j.status for j in jobs[1:]] == ["completed"] * 5, statuses
+            assert all(j.get_data("ran_in") for j in jobs[1:])
+    finally:
+        ex.shutdown()
+
+
+EXIT_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from routilux import Flow, Routine, Runtime, immediate_policy
+
+def slow(slot_data, policy_message, worker_state):
+    Path(slot_data["in"][0]["flag"]).touch()
+    time.sleep(120)
+
+def main():
+    r = Routine()
+    r.add_slot("in")
+    r.set_logic(slow)
+    r.set_activation_policy(immediate_policy())
+    r.set_executor("processes")
+    flow = Flow("exit-proc")
+    flow.add_routine(r, "r")
+    rt = Runtime(thread_pool_size=2)
+    rt.post("exit-proc", "r", "in", {"flag": sys.argv[1]})
+    deadline = time.monotonic() + 60
+    while not Path(sys.argv[1]).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("running" if Path(sys.argv[1]).exists() else "never started", flush=True)
+    if sys.argv[2] == "wait":
+        rt.wait_until_all_jobs_finished()
+    globals()["rt"] = rt  # alive until the interpreter exits: no shutdown, no collection
+
+
+if __name__ == "__main__":  # children (forkserver) import this module
+    main()  # the script ends without shutdown
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("how", ["script ends", "ctrl-c in a wait"])
+def test_running_remote_logic_never_blocks_interpreter_exit(tmp_path: Path, how: str) -> None:
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "exit_script.py"
+    script.write_text(EXIT_SCRIPT)
+    flag = tmp_path / "started"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(flag), "wait" if how != "script ends" else "end"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "running", proc.stderr
+        t0 = time.monotonic()
+        if how != "script ends":
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)  # the logic sleeps 120 s: exit must not wait for it
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        err = proc.stderr.read() if proc.stderr else ""
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert took < 15, f"exit took {took:.1f} s; stderr: {err}"
+    if how != "script ends":
+        assert "KeyboardInterrupt" in err

@@ -147,7 +147,7 @@ def test_time_interval_zero_always_fires_when_there_is_data() -> None:
 
 @pytest.mark.parametrize(
     ("arg", "error", "match"),
-    [(-1, ValueError, "must be >= 0"), ("1", TypeError, "must be a number"),
+    [(-1, ValueError, "must be a number >= 0"), ("1", TypeError, "must be a number"),
      (None, TypeError, "must be a number"), (False, TypeError, "must be a number")],
 )
 def test_time_interval_factory_rejects_bad_intervals(arg: Any, error: type, match: str) -> None:

@@ -500,11 +500,39 @@ def event_line(n: int, **changes: Any) -> str:
         ),
         (
             json.dumps(GOOD_HEADER) + "\n" + event_line(1, seq="1") + "\n",
-            r"line 2: seq must be an int, got '1'",
+            r"line 2: seq must be a 64-bit int, got '1'",
         ),
         (
             json.dumps(GOOD_HEADER) + "\n" + event_line(1, value="fast") + "\n",
             r"line 2: value must be a number or null, got 'fast'",
+        ),
+        # Hostile files (issue 13): a ValueError naming path and line, never a
+        # RecursionError, MemoryError or OverflowError, nor an event that loads and
+        # later breaks to_chrome_trace().
+        (
+            json.dumps(GOOD_HEADER) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n",
+            r"line 2: nested more than 100 levels deep",
+        ),
+        (
+            json.dumps(GOOD_HEADER) + "\n"
+            + event_line(1).replace('"detail": null', '"detail": ' + "[" * 5000 + "]" * 5000)
+            + "\n",
+            r"line 2: nested more than 100 levels deep",
+        ),
+        ("{" * 100_000 + "\n", r"line 1: nested more than 100 levels deep"),
+        (json.dumps({**GOOD_HEADER, "capacity": 10**10}),
+         r"line 1: header capacity 10000000000 is larger than Tracer.load accepts"),
+        (json.dumps({**GOOD_HEADER, "capacity": 10**21}),
+         r"line 1: header capacity 1000000000000000000000 is larger than Tracer.load"),
+        (json.dumps({**GOOD_HEADER, "dropped": 10**400}), r"dropped must be an int >= 0"),
+        (
+            json.dumps(GOOD_HEADER) + "\n" + event_line(1, ts_ns=10**400) + "\n",
+            r"line 2: ts_ns must be a 64-bit int \(nanoseconds\), got 1000",
+        ),
+        (
+            json.dumps(GOOD_HEADER) + "\n" + event_line(1).replace('"ts_ns": 1000',
+                                                                  '"ts_ns": 1e400') + "\n",
+            r"line 2: ts_ns must be a 64-bit int \(nanoseconds\), got inf",
         ),
         (
             json.dumps(GOOD_HEADER) + "\n" + event_line(1, job_id=3) + "\n",
