@@ -88,7 +88,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from .trace import TraceEvent, Tracer
+from .trace import (
+    LANE_POOL,
+    LANES,
+    PoolCounter,
+    PoolSample,
+    TraceEvent,
+    Tracer,
+    _source_events,
+    _task_spans,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -130,6 +139,7 @@ DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
 })
 """Every threshold ``diagnose`` accepts, with its default (see the module docstring)."""
 
+_POOL_LANES = frozenset({LANE_POOL})
 EXHAUSTION_PARTS = 4  # arrivals must beat completions in each of this many parts of a window
 LITTLE_HEADROOM = 1.2  # pool size recommended = ceil(arrival rate x service time x this)
 MAX_EVENTS = 50  # seqs kept in Finding.events (the first ones)
@@ -296,43 +306,21 @@ class _Span(NamedTuple):
     evs: tuple[TraceEvent, ...]
 
 
-def _tasks(events: Sequence[TraceEvent], now_ns: int) -> list[_Span]:
-    """Pair ``task.started``/``task.finished`` per thread and activation (job, routine).
+def _tasks(events: Sequence[TraceEvent], now_ns: int, lanes: frozenset[str] = frozenset(LANES),
+           ) -> list[_Span]:
+    """The tasks ``routilux.trace.task_spans`` rebuilds, on the given lanes, by start.
 
-    Keyed by activation too, not the thread alone: coroutine logic interleaves many tasks
-    on the one event-loop lane. Unfinished tasks end at now_ns.
+    Blocking and exhaustion look at ``"pool"`` lanes only: a coroutine awaiting on the
+    event loop's lane, or logic on a remote lane, holds no pool thread (issue 12).
     """
-    open_: dict[tuple[int, str, str | None, str | None], TraceEvent] = {}
-    spans: list[_Span] = []
-    for e in events:
-        if e.kind == "task.started":
-            key = (e.thread, e.thread_name, e.job_id, e.routine)
-            prev = open_.pop(key, None)
-            if prev is not None:  # its finish was lost: close it where the next one starts
-                spans.append(_Span(prev.thread, prev.thread_name, prev.routine, prev.job_id,
-                                   prev.ts_ns, e.ts_ns, (e.ts_ns - prev.ts_ns) / 1e9, True,
-                                   (prev,)))
-            open_[key] = e
-        elif e.kind == "task.finished":
-            key = (e.thread, e.thread_name, e.job_id, e.routine)
-            start = open_.pop(key, None)
-            dur = float(e.value) if isinstance(e.value, (int, float)) else None
-            if start is not None and start.routine == e.routine:
-                if dur is None:
-                    dur = (e.ts_ns - start.ts_ns) / 1e9
-                spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id, start.ts_ns,
-                                   e.ts_ns, dur, True, (start, e)))
-            else:
-                if start is not None:
-                    open_[key] = start
-                if dur is not None:  # the start was dropped: rebuild it from the run time
-                    spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id,
-                                       e.ts_ns - int(dur * 1e9), e.ts_ns, dur, True, (e,)))
-    for s in open_.values():
-        end = max(now_ns, s.ts_ns)
-        spans.append(_Span(s.thread, s.thread_name, s.routine, s.job_id, s.ts_ns, end,
-                           (end - s.ts_ns) / 1e9, False, (s,)))
-    spans.sort(key=lambda s: s.start_ns)
+    by_seq = {e.seq: e for e in events if e.kind in ("task.started", "task.finished")}
+    spans = []
+    for t in _task_spans(events, now_ns):
+        if t.lane not in lanes:
+            continue
+        evs = tuple(by_seq[q] for q in (t.start_seq, t.end_seq) if q in by_seq)
+        spans.append(_Span(t.thread, t.thread_name, t.routine, t.job_id, t.start_ns, t.end_ns,
+                           t.run_s, t.finished, evs))
     return spans
 
 
@@ -373,32 +361,15 @@ def _queue_waits(events: Sequence[TraceEvent], now_ns: int) -> list[_Wait]:
     return waits
 
 
-def _pool_size(events: Sequence[TraceEvent], statistics: Any) -> int | None:
-    for e in reversed(events):
-        if e.kind == "queue.depth" and isinstance(e.detail, Mapping) and "size" in e.detail:
-            return int(e.detail["size"])
-        if e.kind == "pool.resize" and isinstance(e.value, (int, float)):
-            return int(e.value)
+def _pool_size(events: Sequence[TraceEvent], statistics: Any,
+               series: Sequence[PoolSample] | None = None) -> int | None:
+    """The pool's size as of the trace's end (``pool_series``), else the runtime's."""
+    if series is None:
+        series = PoolCounter().feed(events)
+    if series and series[-1].size:
+        return int(series[-1].size)
     size = getattr(statistics, "pool_size", None)
     return int(size) if size else None
-
-
-def _saturated(e: TraceEvent) -> bool:
-    """A ``queue.depth`` sample showing activations queued while every thread was busy."""
-    if not isinstance(e.value, (int, float)) or e.value <= 0:
-        return False
-    d = e.detail
-    if isinstance(d, Mapping) and "busy" in d and "size" in d:
-        return d["busy"] >= d["size"]
-    return True
-
-
-def _sample_size(e: TraceEvent, default: int | None) -> int:
-    """The pool size a ``queue.depth`` sample reports (else ``default``, else 1)."""
-    d = e.detail
-    if isinstance(d, Mapping) and isinstance(d.get("size"), (int, float)):
-        return int(d["size"])
-    return default or 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,16 +473,16 @@ def detect_blocking(
         return []
     if now_ns is None:
         now_ns = max(e.ts_ns for e in events)
-    spans = _tasks(events, now_ns)
+    spans = _tasks(events, now_ns, _POOL_LANES)
     long_spans = [s for s in spans if s.dur_s >= blocking_min_s]
     if not long_spans:
         return []
     waits = _queue_waits(events, now_ns)
     wait_ends = [w.end_ns for w in waits]
     max_wait_ns = max((w.end_ns - w.begin_ns for w in waits), default=0)
-    samples = [e for e in events if e.kind == "queue.depth"]
-    sample_ts = [e.ts_ns for e in samples]
-    size = _pool_size(events, statistics)
+    series = PoolCounter().feed(events)  # = routilux.trace.pool_series(events)
+    series_ts = [p.ts_ns for p in series]
+    size = _pool_size(events, statistics, series)
     by_routine: dict[Any, list[float]] = defaultdict(list)
     for s in spans:
         if s.finished:
@@ -560,25 +531,27 @@ def detect_blocking(
     flagged: dict[Any, list[tuple[_Span, str, float | None, int, list[TraceEvent]]]] = \
         defaultdict(list)
     for span in long_spans:
-        i = bisect.bisect_left(sample_ts, span.start_ns)
-        j = bisect.bisect_right(sample_ts, span.end_ns)
-        full = [e for e in samples[i:j] if _saturated(e)]
+        # The pool as it was while the task ran: from the sample in effect at its start.
+        i = max(0, bisect.bisect_right(series_ts, span.start_ns) - 1)
+        j = bisect.bisect_right(series_ts, span.end_ns)
+        full = [p for p in series[i:j] if p.queued > 0 and p.size and p.busy >= p.size]
         ref = median_without(by_routine.get(span.routine, []), span)
         if ref is None:
             ref = median_without(every, span)
         if ref is not None and span.dur_s >= blocking_ratio * ref:
             shape = "outlier"
         else:  # no short peers: did long tasks hold every thread while the queue waited?
-            full = [e for e in full if long_running_at(e.ts_ns) >= _sample_size(e, size)]
+            full = [p for p in full
+                    if long_running_at(max(p.ts_ns, span.start_ns)) >= (p.size or 1)]
             if not full:
                 continue
             shape = "saturated"
         # Saturated samples already give the queue depth: then a few waiters suffice.
         waiters = waiters_of(span, 10 if full else WAITERS_CAP)
-        waiting = max(len(waiters), max((int(e.value) for e in full), default=0))
+        waiting = max(len(waiters), max((p.queued for p in full), default=0))
         if waiting <= 0:
             continue  # nobody waited behind it: it cost a thread, not a queue
-        support = list(span.evs) + [w.ev for w in waiters[:10]] + full[:10]
+        support = list(span.evs) + [w.ev for w in waiters[:10]]
         flagged[span.routine].append((span, shape, ref, waiting, support))
     if not flagged:
         return []
@@ -717,39 +690,19 @@ def detect_pool_exhaustion(
         statistics: a ``RuntimeStatistics`` (for the pool size when no sample has it).
         exhaustion_window_s / exhaustion_min_growth: see the module docstring.
     """
-    # The depth after each event that changes or measures it.
-    ts: list[int] = []
-    depth: list[int] = []
-    evs: list[TraceEvent] = []
-    arrivals: list[int] = []  # cumulative task.queued count up to each point
-    finishes: list[int] = []  # cumulative task.finished count
-    d = n_arr = n_fin = 0
-    for e in events:
-        kind = e.kind
-        if kind == "task.queued":
-            n_arr += 1
-            d = int(e.value) if isinstance(e.value, (int, float)) else d + 1
-        elif kind == "task.started":
-            d = max(d - 1, 0)
-        elif kind == "queue.depth" and isinstance(e.value, (int, float)):
-            d = int(e.value)
-        elif kind == "task.finished":
-            n_fin += 1
-            continue
-        else:
-            continue
-        ts.append(e.ts_ns)
-        depth.append(d)
-        evs.append(e)
-        arrivals.append(n_arr)
-        finishes.append(n_fin)
-    n = len(ts)
+    # The run-queue depth at each change: the exact series the charts draw (issue 12).
+    series = PoolCounter().feed(events)
+    n = len(series)
     if n < 2:
         return []
+    ts = [p.ts_ns for p in series]
+    depth = [p.queued for p in series]
     window_ns = int(exhaustion_window_s * 1e9)
     part_ns = window_ns // EXHAUSTION_PARTS
     arr_ts = sorted(e.ts_ns for e in events if e.kind == "task.queued")
     fin_ts = sorted(e.ts_ns for e in events if e.kind == "task.finished")
+    arrivals = [bisect.bisect_right(arr_ts, t) for t in ts]  # task.queued up to each point
+    finishes = [bisect.bisect_right(fin_ts, t) for t in ts]  # task.finished up to each point
 
     def count(stamps: list[int], a: int, b: int) -> int:  # stamps in (a, b]
         return bisect.bisect_right(stamps, b) - bisect.bisect_right(stamps, a)
@@ -798,9 +751,7 @@ def detect_pool_exhaustion(
     mean_s = _stats.fmean(service) if service else None
     lam = (arrivals[j] - arrivals[i]) / dur_s
     mu = (finishes[j] - finishes[i]) / dur_s
-    size = next((int(e.detail["size"]) for e in reversed(evs[i:j + 1])
-                 if e.kind == "queue.depth" and isinstance(e.detail, Mapping)
-                 and "size" in e.detail), None) or _pool_size(events, statistics)
+    size = series[j].size or _pool_size(events, statistics, series)
     needed = lam * mean_s if mean_s is not None else None
     peak = max(depth[i:j + 1])
     rec = None
@@ -839,7 +790,7 @@ def detect_pool_exhaustion(
         fix += (f" Backpressure is already on (max_queue_size={limit}) and the queue reached "
                 "it, so producers now wait: what remains is the pool size.")
     severe = peak >= 10 * (size or 1) or dur_s >= 3 * exhaustion_window_s
-    support = [evs[k] for k in range(i, j + 1) if evs[k].kind == "queue.depth"] or evs[i:j + 1]
+    support = [e for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1]
     return [Finding(
         "pool_exhaustion", "high" if severe else "medium", title,
         {"start_depth": depth[i], "end_depth": depth[j], "peak_depth": peak,
@@ -1048,7 +999,8 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     Args:
         source: a ``routilux.Runtime`` (its tracer, ``statistics()``, ``state_writes()``
             and running tasks are used; with tracing off only shared mutable state can be
-            found), a ``Tracer`` (e.g. ``Tracer.load(path)``), or a list of ``TraceEvent``.
+            found), a ``Tracer``, the path of a trace saved by ``Tracer.save``, or an
+            iterable of ``TraceEvent``.
         record: record one ``finding`` event per finding into the tracer, unless a finding
             with the same ``key`` was already recorded there.
         **thresholds: overrides of ``DEFAULT_THRESHOLDS`` by name.
@@ -1058,6 +1010,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
 
     Raises:
         TypeError: ``source`` is none of the above, or an unknown threshold name.
+        FileNotFoundError / ValueError: a path that is not a saved trace.
         ValueError: a threshold out of range.
     """
     th = _check_thresholds(thresholds)
@@ -1066,10 +1019,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     writes: Mapping[tuple[str, str], int] | None = None
     running: list[dict[str, Any]] = []
     now_ns: int | None = None
-    if isinstance(source, Tracer):
-        tracer = source
-        events = tracer.read(0)
-    elif callable(getattr(source, "statistics", None)) and hasattr(source, "tracer"):
+    if callable(getattr(source, "statistics", None)) and hasattr(source, "tracer"):
         tracer = source.tracer
         stats = source.statistics()
         writes = source.state_writes() if callable(getattr(source, "state_writes", None)) \
@@ -1078,16 +1028,10 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
             now_ns = time.monotonic_ns()
             running = _live_stacks(source, th["blocking_min_s"])
         events = tracer.read(0) if tracer is not None else []
-    elif isinstance(source, Iterable) and not isinstance(source, (str, bytes, Mapping)):
-        events = list(source)
-        if not all(isinstance(e, TraceEvent) for e in events):
-            raise TypeError("diagnose() got a sequence that is not all TraceEvent records")
-        events.sort(key=lambda e: e.seq)
-    else:
-        raise TypeError(
-            "diagnose() needs a routilux Runtime, a routilux.trace.Tracer or a list of "
-            f"TraceEvent, got {type(source).__name__}"
-        )
+    else:  # a Tracer, a saved trace's path or TraceEvents: read as every trace reader does
+        if isinstance(source, Tracer):
+            tracer = source
+        events = _source_events(source, "diagnose")
     events = [e for e in events if e.kind != "finding"]
     findings: list[Finding] = []
     findings += detect_shared_mutable_state(

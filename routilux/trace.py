@@ -44,13 +44,24 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["EVENT_KINDS", "TraceEvent", "Tracer"]
+__all__ = [
+    "EVENT_KINDS",
+    "LANES",
+    "PoolCounter",
+    "PoolSample",
+    "TaskSpan",
+    "TraceEvent",
+    "Tracer",
+    "pool_series",
+    "task_spans",
+]
 
 _FORMAT_NAME = "routilux-trace"  # the "format" of a saved trace's header line
 _FORMAT_VERSION = 1
@@ -72,6 +83,7 @@ EVENT_KINDS: dict[str, str] = {
     "task.error": "a task's logic raised; detail is 'ExcType: message'",
     "task.sample": "a stack sample of a long-running task; detail is the formatted stack",
     "state.write": "a routine attribute was assigned while its logic ran; name is the attribute",
+    "pool.size": "tracing started; value is the worker pool's size then",
     "pool.resize": "the worker pool changed size; value is the new size, detail the old one",
     "queue.depth": "periodic sample; value is queued activations, detail {busy, size}",
     "lock.wait": "a thread started waiting for a contended traced lock; name is the lock",
@@ -836,3 +848,344 @@ class _ChromeTrace:
                 "args": args,
             }
         )
+
+
+# -- Tasks and the pool over time (one reading shared by every chart and detector) ---------
+
+LOOP_THREAD_NAME = "RoutiluxAsyncLoop"
+"""Default name of the event-loop thread that runs coroutine logic (its trace lane)."""
+
+LANE_POOL, LANE_EXECUTOR, LANE_REMOTE = "pool", "executor", "remote"
+LANES: tuple[str, ...] = (LANE_POOL, LANE_EXECUTOR, LANE_REMOTE)
+"""Where a task ran: on a pool thread, on an in-process executor's thread (the event loop:
+coroutines overlap there and hold no pool thread), or in another process or host."""
+
+_REMOTE_IDENT = 1 << 48  # remote lanes use idents from here up (executors/_remote.py)
+_JOB_DROPPED = frozenset({"job.failed", "job.cancelled"})
+
+
+def _lane_of(thread: int, thread_name: str, detail: Any) -> str:
+    """The lane of a task from its ``task.started`` (or, lacking one, ``task.finished``)."""
+    if isinstance(detail, dict) and "executor" in detail:
+        remote = detail.get("pid") is not None or detail.get("address") is not None
+        return LANE_REMOTE if remote else LANE_EXECUTOR
+    if thread >= _REMOTE_IDENT:
+        return LANE_REMOTE
+    if thread_name.startswith(LOOP_THREAD_NAME):
+        return LANE_EXECUTOR  # a trace recorded before task.started named its executor
+    return LANE_POOL
+
+
+def _source_events(source: Any, what: str) -> list[TraceEvent]:
+    """The events of a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an
+    iterable of ``TraceEvent``, in seq order."""
+    if isinstance(source, Tracer):
+        return source.read(0)
+    if isinstance(source, str | os.PathLike):
+        return Tracer.load(source).read(0)
+    if hasattr(source, "tracer") and callable(getattr(source, "statistics", None)):
+        tracer = source.tracer
+        if tracer is None:
+            raise ValueError(
+                f"{what}() needs a trace, and this runtime records none; create it with "
+                "Runtime(trace=True)"
+            )
+        return tracer.read(0)
+    if isinstance(source, Iterable) and not isinstance(source, bytes | dict):
+        events = list(source)
+        bad = next((e for e in events if not isinstance(e, TraceEvent)), None)
+        if bad is not None:
+            raise TypeError(
+                f"{what}() got an iterable that is not all TraceEvent records (found a "
+                f"{type(bad).__name__}); pass Tracer.read() or a Tracer"
+            )
+        events.sort(key=lambda e: e.seq)
+        return events
+    raise TypeError(
+        f"{what}() needs a routilux.trace.Tracer, a traced routilux Runtime, the path of a "
+        f"saved trace or an iterable of TraceEvent, got {type(source).__name__}"
+    )
+
+
+class TaskSpan(NamedTuple):
+    """One task's run, rebuilt from its ``task.started`` / ``task.finished`` events."""
+
+    thread: int
+    """The ident of the lane the logic ran on (see ``TraceEvent.thread``)."""
+    thread_name: str
+    lane: str
+    """One of ``LANES``: ``"pool"`` (held a pool thread), ``"executor"``, ``"remote"``."""
+    routine: str | None
+    job_id: str | None
+    slot: str | None
+    start_ns: int
+    end_ns: int
+    """The ``task.finished`` time; for an unfinished task, ``now_ns`` (or the last event)."""
+    run_s: float
+    """Seconds the logic ran: the ``task.finished`` value, else ``end_ns - start_ns``."""
+    wait_s: float | None
+    """Seconds it waited in the run queue (the ``task.started`` value), if known."""
+    finished: bool
+    error: str | None
+    start_seq: int
+    """Seq of its ``task.started``; 0 when that event was dropped (``start_ns`` is then
+    rebuilt from the run time)."""
+    end_seq: int
+    """Seq of its ``task.finished``; 0 while unfinished."""
+
+
+def task_spans(source: Any, *, now_ns: int | None = None) -> list[TaskSpan]:
+    """Every task of a trace with its lane, run time and outcome, ordered by start.
+
+    A ``task.finished`` closes the open ``task.started`` of the same lane, job, routine
+    and slot; several coroutines of one routine can be open at once on the event loop's
+    lane, so among equals it closes the one whose start is nearest to the finish minus the
+    run time it reports. A task whose start was dropped from the buffer is rebuilt from
+    its run time (``start_seq == 0``); a task still running ends at ``now_ns`` (default:
+    the trace's last timestamp) with ``finished=False``. On a pool thread a new start
+    closes a task whose finish is missing (a thread runs one task at a time).
+
+    Args:
+        source: a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an iterable
+            of ``TraceEvent``.
+        now_ns: where unfinished tasks end.
+
+    Raises:
+        TypeError: ``source`` is none of those.
+        ValueError: a runtime that does not trace.
+    """
+    events = _source_events(source, "task_spans")
+    return _task_spans(events, now_ns)
+
+
+def _task_spans(events: Sequence[TraceEvent], now_ns: int | None = None) -> list[TaskSpan]:
+    if now_ns is None:
+        now_ns = max((e.ts_ns for e in events), default=0)
+    open_: dict[tuple[Any, ...], list[TraceEvent]] = {}
+    pool_open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> its open key
+    errors: dict[tuple[Any, ...], str] = {}
+    spans: list[TaskSpan] = []
+
+    def close(start: TraceEvent, end_ns: int, run_s: float, finished: bool, error: str | None,
+              end_seq: int, lane: str) -> None:
+        wait = float(start.value) if _number(start.value) else None
+        spans.append(TaskSpan(start.thread, start.thread_name, lane, start.routine,
+                              start.job_id, start.name, start.ts_ns, end_ns, run_s, wait,
+                              finished, error, start.seq, end_seq))
+
+    for e in events:
+        kind = e.kind
+        if kind == "task.started":
+            lane = _lane_of(e.thread, e.thread_name, e.detail)
+            key = (e.thread, e.thread_name, e.job_id, e.routine, e.name)
+            if lane == LANE_POOL:
+                prev_key = pool_open.pop((e.thread, e.thread_name), None)
+                if prev_key is not None and open_.get(prev_key):
+                    prev = open_[prev_key].pop()
+                    close(prev, e.ts_ns, (e.ts_ns - prev.ts_ns) / 1e9, False,
+                          errors.pop(prev_key, None), 0, lane)
+                pool_open[(e.thread, e.thread_name)] = key
+            open_.setdefault(key, []).append(e)
+        elif kind == "task.error":
+            errors[(e.thread, e.thread_name, e.job_id, e.routine, e.name)] = str(e.detail)
+        elif kind == "task.finished":
+            key = (e.thread, e.thread_name, e.job_id, e.routine, e.name)
+            run = float(e.value) if _number(e.value) else None
+            error = e.detail if isinstance(e.detail, str) else errors.pop(key, None)
+            errors.pop(key, None)
+            starts = open_.get(key)
+            if starts:
+                if len(starts) == 1 or run is None:
+                    start = starts.pop(0)
+                else:  # overlapping coroutines: the start this run time points at
+                    guess = e.ts_ns - int(run * 1e9)
+                    k = min(range(len(starts)), key=lambda i: abs(starts[i].ts_ns - guess))
+                    start = starts.pop(k)
+                lane = _lane_of(start.thread, start.thread_name, start.detail)
+                if lane == LANE_POOL and pool_open.get((e.thread, e.thread_name)) == key:
+                    del pool_open[(e.thread, e.thread_name)]
+                close(start, e.ts_ns, run if run is not None else (e.ts_ns - start.ts_ns) / 1e9,
+                      True, error, e.seq, lane)
+            elif run is not None:  # the start was dropped: rebuild it from the run time
+                lane = _lane_of(e.thread, e.thread_name, None)
+                spans.append(TaskSpan(e.thread, e.thread_name, lane, e.routine, e.job_id,
+                                      e.name, e.ts_ns - int(run * 1e9), e.ts_ns, run, None,
+                                      True, error, 0, e.seq))
+    for key, starts in open_.items():
+        for s in starts:
+            end = max(now_ns, s.ts_ns)
+            close(s, end, (end - s.ts_ns) / 1e9, False, errors.get(key),
+                  0, _lane_of(s.thread, s.thread_name, s.detail))
+    spans.sort(key=lambda s: (s.start_ns, s.start_seq))
+    return spans
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSample:
+    """The pool from one instant on, until the next sample: what ``pool_series`` returns.
+
+    Attributes:
+        ts_ns: ``time.monotonic_ns()`` from which these counts hold.
+        busy: tasks on pool threads between their ``task.started`` and ``task.finished``
+            (a thread waiting for a lock or at a barrier inside logic is busy; coroutines
+            on the event loop's lane and remote lanes hold no pool thread).
+        queued: activations between their ``task.queued`` and ``task.started``.
+        size: the pool's size (``None`` until the trace says).
+    """
+
+    ts_ns: int
+    busy: int
+    queued: int
+    size: int | None
+
+
+class PoolCounter:
+    """Folds trace events into ``PoolSample``s incrementally (``pool_series`` in pieces).
+
+    For a live reader (the dashboard) that reads the trace by cursor: ``feed`` each batch
+    and get the samples it adds. Each batch is taken in time order (``ts_ns``, then seq);
+    an event older than the last sample (a remote task's start arriving late) counts from
+    the last sample's time, so samples never go back in time.
+
+    Rules, the same as ``pool_series``:
+
+    - busy: +1 at a ``task.started`` on a pool lane (``task_spans`` lanes), -1 at its
+      ``task.finished``. A finish whose start was dropped changes nothing; a new start on
+      a pool thread that still has one open replaces it (a thread runs one task at a time).
+    - queued: +1 at ``task.queued``, -1 at the ``task.started`` of the same job, routine
+      and slot on any lane. A start that lands before its ``task.queued`` (the runtime
+      records the queueing after handing the task over) cancels that ``task.queued``
+      instead; a start with no ``task.queued`` at all (it was dropped) changes nothing.
+      Activations still queued when their job fails or is cancelled leave the count at
+      the ``job.failed`` / ``job.cancelled``: the runtime drops them unstarted.
+    - size: the ``pool.size`` value (recorded when tracing starts), then each
+      ``pool.resize``; a trace without them takes the first ``queue.depth`` sample's size,
+      or a ``pool.resize``'s old size for the time before it.
+
+    Args:
+        size: the pool size to assume until the trace says (default unknown: ``None``).
+    """
+
+    __slots__ = ("_busy", "_credit", "_last", "_open", "_pending", "_pending_by_job",
+                 "_queued", "_size", "_size_known")
+
+    def __init__(self, size: int | None = None) -> None:
+        self._busy = 0
+        self._queued = 0
+        self._size = size
+        self._size_known = False  # a pool.size / pool.resize was seen
+        self._open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> open key
+        self._pending: dict[tuple[Any, ...], int] = {}  # (job, routine, slot) -> queued
+        self._pending_by_job: dict[Any, set[tuple[Any, ...]]] = {}
+        self._credit: dict[tuple[Any, ...], int] = {}  # started before their task.queued
+        self._last: PoolSample | None = None
+
+    @property
+    def last(self) -> PoolSample | None:
+        """The newest sample (the pool as of the last event fed), or None before any."""
+        return self._last
+
+    def feed(self, events: Iterable[Sequence[Any]]) -> list[PoolSample]:
+        """Fold ``events`` (``TraceEvent``s or tuples in their field order); the new samples.
+
+        The first event fed starts the series with a sample (0 busy, 0 queued, the size
+        known so far). After that a sample is added only when a count changes; changes at
+        one instant make one sample.
+        """
+        rows = sorted(events, key=lambda r: (r[1], r[0]))
+        out: list[PoolSample] = []
+        for row in rows:
+            _seq, ts, kind, thread, thread_name, _w, job, routine, name, value, detail = row
+            if kind == "task.started":
+                lane = _lane_of(thread, thread_name, detail)
+                if lane == LANE_POOL:
+                    if (thread, thread_name) not in self._open:
+                        self._busy += 1
+                    self._open[(thread, thread_name)] = (job, routine, name)
+                key = (job, routine, name)
+                if self._pending.get(key):
+                    self._unqueue(key, job)
+                else:
+                    self._credit[key] = self._credit.get(key, 0) + 1
+            elif kind == "task.finished":
+                if self._open.get((thread, thread_name)) == (job, routine, name):
+                    del self._open[(thread, thread_name)]
+                    self._busy -= 1
+            elif kind == "task.queued":
+                key = (job, routine, name)
+                if self._credit.get(key):
+                    self._credit[key] -= 1
+                else:
+                    self._pending[key] = self._pending.get(key, 0) + 1
+                    self._pending_by_job.setdefault(job, set()).add(key)
+                    self._queued += 1
+            elif kind == "pool.size" or kind == "pool.resize":
+                if _number(value):
+                    if not self._size_known and kind == "pool.resize" and self._last is None \
+                            and isinstance(detail, int) and not isinstance(detail, bool):
+                        self._size = detail  # the size before the first resize
+                        self._emit(ts, out)
+                    self._size = int(value)  # type: ignore[arg-type]
+                    self._size_known = True
+            elif kind == "queue.depth":
+                if not self._size_known and self._size is None and isinstance(detail, dict) \
+                        and _number(detail.get("size")):
+                    self._size = int(detail["size"])
+            elif kind in _JOB_DROPPED:
+                for key in self._pending_by_job.pop(job, ()):
+                    self._queued -= self._pending.pop(key, 0)
+            self._emit(ts, out)
+        return out
+
+    def _unqueue(self, key: tuple[Any, ...], job: Any) -> None:
+        left = self._pending[key] - 1
+        self._queued -= 1
+        if left:
+            self._pending[key] = left
+        else:
+            del self._pending[key]
+            keys = self._pending_by_job.get(job)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._pending_by_job[job]
+
+    def _emit(self, ts: int, out: list[PoolSample]) -> None:
+        last = self._last
+        if last is not None:
+            if (last.busy, last.queued, last.size) == (self._busy, self._queued, self._size):
+                return
+            ts = max(ts, last.ts_ns)
+        sample = PoolSample(ts, self._busy, self._queued, self._size)
+        if out and out[-1].ts_ns == ts:
+            out[-1] = sample  # several changes at one instant: the state after all of them
+            if len(out) > 1 and (out[-2].busy, out[-2].queued, out[-2].size) == (
+                    sample.busy, sample.queued, sample.size):
+                out.pop()  # ... which undid each other
+                sample = out[-1]
+        else:
+            out.append(sample)
+        self._last = sample
+
+
+def pool_series(source: Any) -> list[PoolSample]:
+    """Busy threads, queued activations and pool size over a trace: one sample per change.
+
+    Exact: at every instant the sample in effect equals what the task events say (the
+    rules are ``PoolCounter``'s), unlike the ``queue.depth`` samples, which are taken every
+    ~100 ms and miss what happens between. Every chart of the pool and the detectors read
+    this series.
+
+    Args:
+        source: a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an iterable
+            of ``TraceEvent``.
+
+    Returns:
+        ``PoolSample``s in time order; the first at the first event (0 busy, 0 queued),
+        then one per change. Empty for an empty trace.
+
+    Raises:
+        TypeError: ``source`` is none of those.
+        ValueError: a runtime that does not trace.
+    """
+    return PoolCounter().feed(_source_events(source, "pool_series"))

@@ -14,6 +14,7 @@ import linecache
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -176,8 +177,10 @@ def test_diagnose_rejects_bad_thresholds(overrides: dict, error: type, match: st
 
 @pytest.mark.timeout(10)
 def test_diagnose_rejects_unknown_sources() -> None:
-    with pytest.raises(TypeError, match="needs a routilux Runtime, a routilux.trace.Tracer"):
-        diagnose("run.jsonl")
+    with pytest.raises(TypeError, match="needs a routilux.trace.Tracer, a traced routilux Runtime"):
+        diagnose(42)
+    with pytest.raises(FileNotFoundError):
+        diagnose("no-such-run.jsonl")
     with pytest.raises(TypeError, match="not all TraceEvent"):
         diagnose([{"kind": "state.write"}])
 
@@ -519,12 +522,19 @@ def test_blocking_still_queued_task_counts_as_waiting() -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize(("busy", "found"), [(2, True), (1, False)])
-def test_blocking_saturated_shape_needs_every_thread_busy(busy: int, found: bool) -> None:
+@pytest.mark.parametrize(("second_lane", "found"), [
+    ("RoutiluxWorker-2", True), ("RoutiluxAsyncLoop", False)])
+def test_blocking_saturated_shape_needs_every_thread_busy(second_lane: str, found: bool) -> None:
+    # Busy threads come from the task events (pool_series), not from queue.depth samples,
+    # and a task on the event loop's lane holds no pool thread (issue 12).
     ev = Ev()
+    ev("pool.size", 0.0, value=2)
     ev.task(0.0, 0.5, thread=1)
-    ev.task(0.0, 0.5, thread=2)
-    ev("queue.depth", 0.3, value=3, detail={"busy": busy, "size": 2})
+    ev("task.started", 0.0, thread=2, thread_name=second_lane, routine="r", value=0.0)
+    ev("task.finished", 0.5, thread=2, thread_name=second_lane, routine="r", value=0.5)
+    for k in range(3):
+        ev("task.queued", 0.1, thread=1, routine="r", job_id=f"j{k}", value=k + 1)
+    ev("queue.depth", 0.3, value=3, detail={"busy": 2, "size": 2})  # a hint only
     findings = detect_blocking(ev.sorted())
     assert bool(findings) is found
     if found:
@@ -707,21 +717,34 @@ def test_pool_exhaustion_fixed_has_no_finding(fix: str) -> None:
 
 def _load(steps: int, arrive: int, finish_: int, *, depth0: int = 1, step_s: float = 0.1,
           service_s: float = 0.02, size: int = 2) -> list[TraceEvent]:
-    """A synthetic run queue: each step, ``arrive`` activations join and ``finish_`` leave."""
+    """A synthetic run queue: each step, ``arrive`` activations join and ``finish_`` leave.
+
+    Each start takes the oldest queued activation (same job, routine and slot), as the
+    runtime's FIFO run queue does, so the queue depth follows from the task events.
+    """
     ev = Ev()
-    d = depth0
+    ev("pool.size", -0.01, value=size)
+    pending: deque[str] = deque()
+    d = 0
+    for m in range(depth0):
+        d += 1
+        pending.append(f"j-{m}")
+        ev("task.queued", -0.005, routine="r", job_id=pending[-1], name="in", value=d)
     for k in range(steps):
         t = k * step_s
         ev("queue.depth", t, value=d, detail={"busy": size, "size": size})
         for m in range(arrive):
             d += 1
-            ev("task.queued", t + 0.001 * (m + 1), routine="r", job_id=f"j{k}-{m}", name="in",
+            pending.append(f"j{k}-{m}")
+            ev("task.queued", t + 0.001 * (m + 1), routine="r", job_id=pending[-1], name="in",
                value=d)
         for m in range(finish_):
             d -= 1
-            ev("task.started", t + 0.05 + 0.001 * m, thread=m + 1, routine="r", value=0.5)
+            job = pending.popleft()
+            ev("task.started", t + 0.05 + 0.001 * m, thread=m + 1, routine="r", job_id=job,
+               name="in", value=0.5)
             ev("task.finished", t + 0.05 + service_s + 0.001 * m, thread=m + 1, routine="r",
-               value=service_s)
+               job_id=job, name="in", value=service_s)
     return ev.sorted()
 
 
