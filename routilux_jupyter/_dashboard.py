@@ -214,7 +214,7 @@ class Dashboard:
         self._runtime_text = f"Runtime at 0x{id(runtime):x}, tracing {tracing}"
         self.interval_s = float(interval_s)
         self._lock = threading.RLock()  # one tick, hello reply or action at a time
-        self._model = DashboardModel(window_s=window_s, trace_samples=False)
+        self._model = DashboardModel(window_s=window_s)
         self._cursor = 0
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None

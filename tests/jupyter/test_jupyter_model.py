@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from routilux.trace import TraceEvent
+from routilux.trace import TraceEvent, pool_series
 from routilux_jupyter._model import (
     MESSAGE_VERSION,
     DashboardModel,
@@ -209,54 +209,70 @@ def test_counters_from_the_trace_alone() -> None:
 
 @pytest.mark.timeout(10)
 def test_counters_from_statistics_and_jobs_per_second_from_samples() -> None:
-    m = DashboardModel(trace_samples=False)
+    m = DashboardModel()
     stats = SimpleNamespace(posted=100, completed=60, failed=5, running=35)
     m.add_sample(T0, queued=10, busy=4, size=4, finished=0)
     m.add_sample(T0 + int(1e9), queued=5, busy=4, size=4, finished=65)
-    c = m.delta(T0 + int(1e9), stats)["counters"]
-    assert c == {
+    msg = m.delta(T0 + int(1e9), stats)
+    assert msg["counters"] == {
         "posted": 100, "running": 35, "completed": 60, "failed": 5,
         "jobs_per_s": 65.0, "p95_latency_s": None,
     }  # fmt: skip
+    # No trace at all (a runtime that does not trace): the snapshots are what there is.
+    assert msg["samples"] == [[0.0, 10, 4, 4], [1.0, 5, 4, 4]]
 
 
 @pytest.mark.timeout(10)
-def test_queue_depth_events_are_samples_only_for_static_models() -> None:
+def test_queue_depth_events_are_never_drawn_as_the_truth() -> None:
+    # A queue.depth sample is a hint taken every ~100 ms: only its pool size is used, for
+    # a trace that lacks pool.size; its queue and busy counts are not drawn (issue 12).
     ev = Events()
     ev("queue.depth", 0.0, 5, "RoutiluxMonitor", value=3, detail={"busy": 2, "size": 4})
-    assert model_of(ev).delta()["samples"] == [[0.0, 3, 2, 4]]
-    assert model_of(ev, trace_samples=False).delta()["samples"] == []
+    assert model_of(ev).delta()["samples"] == [[0.0, 0, 0, 4]]
+
+
+def series_rows(events: list[TraceEvent]) -> list[tuple[float, int, int, int]]:
+    """pool_series as the model's (t, queued, busy, size) rows, t from the first event."""
+    origin = events[0].ts_ns
+    return [((p.ts_ns - origin) * 1e-9, p.queued, p.busy, p.size or 0)
+            for p in pool_series(events)]
 
 
 @pytest.mark.timeout(10)
-def test_live_samples_measure_busy_and_queue_between_ticks_instead_of_aliasing() -> None:
+def test_live_samples_are_the_pool_series_not_the_statistics_snapshots() -> None:
     # Work arrives in bursts exactly as often as the dashboard samples: every 100 ms the
-    # one thread is busy for the first 40 ms. A snapshot at each tick would see it idle
-    # every time; the sample must say 0.4 busy threads on average.
+    # one thread is busy for the first 40 ms. Snapshots at each tick would see it idle
+    # every time; the model draws each change instead, fed batch by batch.
     ev = Events()
-    m = DashboardModel(trace_samples=False, merge_gap_s=0.0)
-    m.add_sample(T0, queued=0, busy=0, size=1, finished=0)
+    m = DashboardModel(merge_gap_s=0.0)
+    ev("pool.size", 0.0, 0, "MainThread", value=1)
     for k in range(3):
         t = k * 0.1
-        ev("task.queued", t, 0, "MainThread", routine="r", job_id=f"j{k}", value=3)
-        ev.task(t, 0.04, job=f"j{k}")
+        for q in range(3):
+            ev("task.queued", t, 0, "MainThread", routine="r", job_id=f"j{k}.{q}", value=q + 1)
+        for q in range(3):
+            ev.task(t + 0.01 * (q + 1), 0.01, job=f"j{k}.{q}")
         m.feed(ev.events)
         m.add_sample(T0 + int((t + 0.1) * 1e9), queued=0, busy=0, size=1, finished=k + 1)
         m.delta()
-    samples = [s for s in m.full()["samples"]]
-    assert [s[2] for s in samples] == [0, 0.4, 0.4, 0.4]
-    assert [s[1] for s in samples] == [0, 3, 3, 3]  # the deepest queue, not the snapshot's 0
+    samples = m.view().samples
+    assert samples == series_rows(ev.events)
+    assert max(s[2] for s in samples) == 1 and max(s[1] for s in samples) == 3
+    assert [list(s) for s in m.full()["samples"]] == [
+        [round(s[0], 5), s[1], s[2], s[3]] for s in samples]
 
 
 @pytest.mark.timeout(10)
-def test_report_samples_measure_busy_between_queue_depth_events() -> None:
+def test_report_samples_are_the_pool_series() -> None:
     ev = Events()
     for k in range(4):
         ev("queue.depth", k * 0.1, 5, "RoutiluxMonitor", value=0, detail={"busy": 0, "size": 2})
         ev.task(k * 0.1, 0.05, thread=1, job=f"a{k}")
         ev.task(k * 0.1, 0.1, thread=2, job=f"b{k}")
     samples = DashboardModel.from_events(ev.events).view().samples
-    assert [s[2] for s in samples] == [0, 1.5, 1.5, 1.5]
+    assert samples == series_rows(ev.events)
+    # both threads start together and thread 1 stops halfway: 2, 1, 2, 1, ..., then 0
+    assert [s[2] for s in samples] == [2, 1] * 4 + [0]
 
 
 @pytest.mark.timeout(10)
