@@ -17,14 +17,15 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     write breaks the rule). Severity high once two threads or two jobs wrote, else medium.
 
 ``blocking``
-    ``task.started``/``task.finished`` pairs per thread give each task's run time; a task is
+    The tasks ``routilux.trace.task_spans`` rebuilds on pool threads (a coroutine on the
+    event loop's lane or logic on a remote lane holds no pool thread); a task is
     reported when it ran at least *blocking_min_s* = 0.1 s **and** activations waited in the
     run queue while it ran **and** either it ran *blocking_ratio* = 10 times the median of
     its routine's other tasks (the routine needs *blocking_min_peers* = 3 finished peers;
     otherwise the median of all other tasks is used), or, when no short peers exist, long
-    tasks held every pool thread while the queue was not empty (a ``queue.depth`` sample
-    with busy >= size and queued > 0 that only long tasks overlap). "Waited" means a
-    ``queue.depth`` sample with every thread busy and queued > 0 during the task, or another
+    tasks held every pool thread while the queue was not empty (a moment of
+    ``routilux.trace.pool_series`` with busy >= size and queued > 0 that only long tasks
+    overlap). "Waited" means such a moment during the task, or another
     activation whose queue wait (``task.started`` value, or a ``task.queued`` still waiting)
     overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
     task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
@@ -38,16 +39,20 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     and the locks involved. No threshold: every cycle is reported, once per set of locks.
 
 ``pool_exhaustion``
-    The run-queue depth, rebuilt from ``queue.depth`` samples, ``task.queued`` values and
-    ``task.started`` decrements, grows by at least *exhaustion_min_growth* = 5 items over a
+    The run-queue depth (``routilux.trace.pool_series``) grows by at least
+    *exhaustion_min_growth* = 5 items over a
     window of *exhaustion_window_s* = 1.0 s without draining to 0, while arrivals
     (``task.queued``) outnumber completions (``task.finished``) in each quarter
     (``EXHAUSTION_PARTS``) of that window. The fix uses Little's law: threads needed =
     arrival rate x mean service time (``task.finished`` durations); the pool size it
     suggests is that times ``LITTLE_HEADROOM`` (at least the pool + 1; none when the pool
     already has the threads needed: then they are not delivering). It also names
-    backpressure (``Runtime(max_queue_size=...)`` with ``post(block=True)``). A one-off
-    burst that then drains, and a queue held steady by backpressure, are not reported.
+    backpressure (``Runtime(max_queue_size=...)`` with ``post(block=True)``). Failing that,
+    a *backlog*: the queue never empties for *exhaustion_backlog_s* = 3.0 s while every
+    pool thread is busy (90% of the time) and its activations wait at least
+    *exhaustion_wait_s* = 1.0 s (95th percentile): a burst of posts worked off far slower
+    than it came. A burst that drains sooner or moves faster, and a queue held steady by
+    backpressure, are not reported.
 
 ``barrier``
     All-slots-ready routines (``barrier.wait``/``barrier.release``). (1) A release joining
@@ -134,6 +139,8 @@ DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
     "blocking_lone_s": 1.0,  # seconds a lone outlier with no waiting stack must run
     "exhaustion_window_s": 1.0,  # seconds the queue must keep growing
     "exhaustion_min_growth": 5,  # items the queue must grow by within each window
+    "exhaustion_backlog_s": 3.0,  # seconds a saturated pool must keep a backlog
+    "exhaustion_wait_s": 1.0,  # seconds activations of that backlog waited (95th percentile)
     "barrier_backlog": 50,  # items one slot may run ahead of the emptiest slot
     "barrier_starved_items": 5,  # items piled in a never-released barrier's slot
 })
@@ -682,13 +689,17 @@ def detect_pool_exhaustion(
     *,
     exhaustion_window_s: float = DEFAULT_THRESHOLDS["exhaustion_window_s"],
     exhaustion_min_growth: int = DEFAULT_THRESHOLDS["exhaustion_min_growth"],  # type: ignore[assignment]
+    exhaustion_backlog_s: float = DEFAULT_THRESHOLDS["exhaustion_backlog_s"],
+    exhaustion_wait_s: float = DEFAULT_THRESHOLDS["exhaustion_wait_s"],
 ) -> list[Finding]:
-    """A run queue that keeps growing because activations arrive faster than they finish.
+    """A run queue that keeps growing because activations arrive faster than they finish,
+    or a backlog a saturated pool takes seconds to drain while activations wait.
 
     Args:
         events: trace events in seq order.
         statistics: a ``RuntimeStatistics`` (for the pool size when no sample has it).
-        exhaustion_window_s / exhaustion_min_growth: see the module docstring.
+        exhaustion_window_s / exhaustion_min_growth / exhaustion_backlog_s /
+            exhaustion_wait_s: see the module docstring.
     """
     # The run-queue depth at each change: the exact series the charts draw (issue 12).
     series = PoolCounter().feed(events)
@@ -732,7 +743,7 @@ def detect_pool_exhaustion(
         if depth[j] - depth[i] >= exhaustion_min_growth and lagging(ts[i]):
             rising.append((i, j))
     if not rising:
-        return []
+        return _backlog(events, statistics, series, exhaustion_backlog_s, exhaustion_wait_s)
     # Merge overlapping windows; report the longest stretch.
     merged: list[list[int]] = []
     for i, j in rising:
@@ -799,6 +810,86 @@ def detect_pool_exhaustion(
          "mean_service_s": None if mean_s is None else round(mean_s, 6),
          "pool_size": size, "needed_threads": None if needed is None else round(needed, 2),
          "recommended_pool_size": rec, "stretches": len(merged)},
+        fix, _seqs(support), key="pool_exhaustion",
+    )]
+
+
+BACKLOG_SATURATION = 0.9  # share of a backlog's time every pool thread must be busy
+
+
+def _backlog(events: Sequence[TraceEvent], statistics: Any, series: Sequence[PoolSample],
+             backlog_s: float, wait_s: float) -> list[Finding]:
+    """A burst the pool drains for seconds: the queue never empties, every thread stays busy,
+    and activations wait far longer than they run (a job's latency is mostly queue wait).
+
+    The growth rule misses this when the arrivals came in one burst (``post`` in a loop):
+    the queue grew for a moment only, then the pool needed seconds to work it off.
+    """
+    stretches: list[tuple[int, int]] = []  # samples i..j of one never-empty queue
+    i = None
+    for k, p in enumerate(series):
+        if p.queued > 0 and i is None:
+            i = k
+        elif p.queued == 0 and i is not None:
+            stretches.append((i, k))
+            i = None
+    if i is not None:
+        stretches.append((i, len(series) - 1))
+    best = None
+    for i, j in stretches:
+        t0, t1 = series[i].ts_ns, series[j].ts_ns
+        dur_s = (t1 - t0) / 1e9
+        if dur_s < backlog_s:
+            continue
+        full_ns = sum(series[k + 1].ts_ns - series[k].ts_ns for k in range(i, j)
+                      if series[k].size and series[k].busy >= series[k].size)
+        if full_ns < BACKLOG_SATURATION * (t1 - t0):
+            continue  # threads sat idle with work queued: not a pool too small for the load
+        if best is None or dur_s > best[2]:
+            best = (i, j, dur_s)
+    if best is None:
+        return []
+    i, j, dur_s = best
+    t0, t1 = series[i].ts_ns, series[j].ts_ns
+    spans = [s for s in _tasks(events, t1, _POOL_LANES) if t0 <= s.start_ns <= t1]
+    waits = sorted(float(s.evs[0].value) for s in spans
+                   if s.evs and s.evs[0].kind == "task.started"
+                   and isinstance(s.evs[0].value, (int, float)))
+    if not waits:
+        return []
+    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
+    if p95 < wait_s:
+        return []  # a backlog, but one that moves quickly (bounded by backpressure, say)
+    service = [s.dur_s for s in spans if s.finished]
+    mean_s = _stats.fmean(service) if service else None
+    size = series[i].size or _pool_size(events, statistics, series)
+    peak = max(p.queued for p in series[i:j + 1])
+    arrivals = sum(1 for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1)
+    lam, mu = arrivals / dur_s, len(service) / dur_s
+    rec = max(size + 1, math.ceil(size * p95 / wait_s)) if size else None
+    work = f" for {_fmt_s(mean_s)} of work each" if mean_s is not None else ""
+    title = (f"Pool exhausted: all {size} threads stayed busy for {dur_s:.1f} s while up to "
+             f"{peak} activations waited in the run queue; they waited {_fmt_s(p95)} "
+             f"(95th percentile){work}")
+    fix = (
+        f"Jobs spent their latency waiting for a thread, not running: the pool of {size} "
+        "works off a burst of posts far slower than it arrived. If the logic waits on I/O, "
+        "a larger pool drains it proportionally faster: "
+        + (f"Runtime(thread_pool_size={rec}) or runtime.resize({rec}) brings that wait "
+           f"near {wait_s:g} s. " if rec else "enlarge it (runtime.resize(n)). ")
+        + "If it is CPU-bound, more threads will not help (the GIL); then bound the queue: "
+          "Runtime(max_queue_size=...) makes post(block=True) wait for room, so producers "
+          "slow down instead of jobs queueing for seconds."
+    )
+    support = [e for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1]
+    return [Finding(
+        "pool_exhaustion", "high" if p95 >= 3 * wait_s else "medium", title,
+        {"start_depth": series[i].queued, "end_depth": series[j].queued, "peak_depth": peak,
+         "duration_s": round(dur_s, 3), "arrival_rate": round(lam, 2),
+         "completion_rate": round(mu, 2),
+         "mean_service_s": None if mean_s is None else round(mean_s, 6),
+         "p95_wait_s": round(p95, 4), "pool_size": size, "needed_threads": None,
+         "recommended_pool_size": rec, "stretches": 1, "shape": "backlog"},
         fix, _seqs(support), key="pool_exhaustion",
     )]
 
@@ -1043,7 +1134,8 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     findings += detect_deadlocks(events, stats)
     findings += detect_pool_exhaustion(
         events, stats, exhaustion_window_s=th["exhaustion_window_s"],
-        exhaustion_min_growth=th["exhaustion_min_growth"])
+        exhaustion_min_growth=th["exhaustion_min_growth"],
+        exhaustion_backlog_s=th["exhaustion_backlog_s"], exhaustion_wait_s=th["exhaustion_wait_s"])
     findings += detect_barrier_misuse(
         events, stats, barrier_backlog=th["barrier_backlog"],
         barrier_starved_items=th["barrier_starved_items"])

@@ -1039,3 +1039,54 @@ def test_diagnose_accepts_an_event_list_and_ignores_finding_events() -> None:
     ev("finding", 0.2, name="deadlock", detail={"title": "t", "severity": "high"})
     findings = diagnose(list(reversed(ev.sorted())))
     assert kinds(findings) == ["shared_mutable_state"]
+
+
+def _backlog_trace(size: int, jobs: int, service_s: float, *, idle_every: int = 0,
+                   bound: int | None = None) -> list[TraceEvent]:
+    """``jobs`` posted at t=0 (or ``bound`` at a time, backpressure), drained by ``size``
+    threads, each activation ``service_s`` long; ``idle_every``: a thread idles that often."""
+    ev = Ev()
+    ev("pool.size", 0.0, value=size)
+    free = [0.0] * size
+    queued_at: dict[str, float] = {}
+    pending = deque(f"j{n}" for n in range(jobs))
+    posted = 0
+    while pending:
+        k = min(range(size), key=lambda i: free[i])
+        now = free[k]
+        limit = len(pending) if bound is None else bound
+        while posted < jobs and posted - (jobs - len(pending)) < limit:
+            job = f"j{posted}"
+            queued_at[job] = now if bound is not None else 0.0
+            ev("task.queued", queued_at[job], thread=99, job_id=job, routine="r", name="in",
+               value=posted)
+            posted += 1
+        job = pending.popleft()
+        ev("task.started", now, thread=k + 1, job_id=job, routine="r", name="in",
+           value=now - queued_at[job])
+        ev("task.finished", now + service_s, thread=k + 1, job_id=job, routine="r", name="in",
+           value=service_s)
+        free[k] = now + service_s + (service_s if idle_every and posted % idle_every == 0 else 0)
+    return ev.sorted()
+
+
+@pytest.mark.timeout(30)
+def test_a_burst_a_saturated_pool_drains_for_seconds_is_exhaustion() -> None:
+    # 800 jobs at once, 2 threads x 10 ms: 4 s of backlog, the last job waits ~4 s
+    # (issue 12: the demo's 5 s p95 latency on pool 2 was called healthy).
+    f = of_kind(diagnose(_backlog_trace(2, 800, 0.01)), "pool_exhaustion")
+    assert f.evidence["shape"] == "backlog" and f.evidence["pool_size"] == 2
+    assert f.evidence["p95_wait_s"] == pytest.approx(3.8, abs=0.1)
+    assert f.title.startswith("Pool exhausted: all 2 threads stayed busy for 4.0 s")
+    assert f"thread_pool_size={f.evidence['recommended_pool_size']}" in f.fix
+    assert "max_queue_size" in f.fix
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kwargs", [
+    {"size": 2, "jobs": 250, "service_s": 0.01},  # 1.25 s of backlog: a short burst
+    {"size": 2, "jobs": 800, "service_s": 0.01, "bound": 40},  # backpressure: 0.2 s waits
+    {"size": 2, "jobs": 800, "service_s": 0.01, "idle_every": 2},  # threads idle meanwhile
+])
+def test_a_short_bounded_or_unsaturated_backlog_is_not_exhaustion(kwargs: dict) -> None:
+    assert diagnose(_backlog_trace(**kwargs)) == []
