@@ -1090,3 +1090,43 @@ def test_a_burst_a_saturated_pool_drains_for_seconds_is_exhaustion() -> None:
 ])
 def test_a_short_bounded_or_unsaturated_backlog_is_not_exhaustion(kwargs: dict) -> None:
     assert diagnose(_backlog_trace(**kwargs)) == []
+
+
+@pytest.mark.timeout(10)
+def test_an_async_flood_on_the_event_loop_is_not_blocking_nor_exhaustion() -> None:
+    # Issue 12: 1000 posts of `await asyncio.sleep(0.2)` on a pool of 2 gave a blocking
+    # finding ("held all 2 pool threads") whose evidence named RoutiluxAsyncLoop. The
+    # coroutines overlap on the loop's lane and hold no pool thread; the pool threads only
+    # hand them over. Here, as then, a queue.depth sample caught both threads busy
+    # handing over while activations queued.
+    ev = Ev()
+    ev("pool.size", 0.0, value=2)
+    for k in range(60):
+        t = 0.001 * k
+        ev("task.queued", t, thread=99, job_id=f"j{k}", routine="fetch", name="in", value=k)
+        ev("task.started", t + 0.06, thread=7, thread_name="RoutiluxAsyncLoop",
+           job_id=f"j{k}", routine="fetch", name="in", value=0.06,
+           detail={"executor": "asyncio"})
+        ev("task.finished", t + 0.26, thread=7, thread_name="RoutiluxAsyncLoop",
+           job_id=f"j{k}", routine="fetch", name="in", value=0.2)
+    ev("queue.depth", 0.1, value=40, detail={"busy": 2, "size": 2})
+    assert diagnose(ev.sorted()) == []
+
+
+@pytest.mark.timeout(10)
+def test_a_saturated_blocking_title_and_evidence_name_pool_threads() -> None:
+    ev = Ev()
+    ev("pool.size", 0.0, value=2)
+    for k in range(6):
+        ev("task.queued", 0.0, thread=99, job_id=f"j{k}", routine="r", name="in", value=k + 1)
+    for k in range(6):
+        thread, start = k % 2 + 1, 0.3 * (k // 2)
+        ev("task.started", start, thread=thread, job_id=f"j{k}", routine="r", name="in",
+           value=start)
+        ev("task.finished", start + 0.3, thread=thread, job_id=f"j{k}", routine="r",
+           name="in", value=0.3)
+    f = of_kind(diagnose(ev.sorted()), "blocking")
+    assert f.evidence["shape"] == "saturated"
+    assert f"held all {f.evidence['pool_size']} pool threads" in f.title
+    assert f.evidence["thread"].startswith("RoutiluxWorker-")
+    assert f"while {f.evidence['waiting']} activations waited" in f.title
