@@ -43,7 +43,8 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     *exhaustion_min_growth* = 5 items over a
     window of *exhaustion_window_s* = 1.0 s without draining to 0, while arrivals
     (``task.queued``) outnumber completions (``task.finished``) in each quarter
-    (``EXHAUSTION_PARTS``) of that window. The fix uses Little's law: threads needed =
+    (``EXHAUSTION_PARTS``) of that window, and the queue it built makes an arrival wait
+    at least *exhaustion_wait_s* (peak depth / completion rate). The fix uses Little's law: threads needed =
     arrival rate x mean service time (``task.finished`` durations); the pool size it
     suggests is that times ``LITTLE_HEADROOM`` (at least the pool + 1; none when the pool
     already has the threads needed: then they are not delivering). It also names
@@ -76,6 +77,7 @@ docs/diagnostics.md has the same in longer form, with examples.
 from __future__ import annotations
 
 import bisect
+import itertools
 import linecache
 import math
 import os
@@ -379,6 +381,42 @@ def _pool_size(events: Sequence[TraceEvent], statistics: Any,
     return int(size) if size else None
 
 
+STALL_FACTOR = 1.5  # a gap between monitor samples this many intervals long is a stall
+
+
+def _process_stalls(events: Sequence[TraceEvent]) -> list[tuple[int, int]]:
+    """When the whole process was descheduled: the runtime's monitor missed its tick.
+
+    The monitor records ``queue.depth`` every ~100 ms from its own thread, whatever the
+    pool does; a thread blocked in logic (sleep, I/O, a lock) does not delay it. When the
+    gap to the next sample is over ``STALL_FACTOR`` intervals, the process did not run
+    from the tick it missed to the sample that came: on a loaded machine (issue 12, two
+    CPU hogs) that stretched 20 ms tasks to 0.2 s on every thread at once. The interval is
+    the median gap; a trace with fewer than three samples has no stalls.
+    """
+    ticks = [e.ts_ns for e in events if e.kind == "queue.depth"]
+    if len(ticks) < 3:
+        return []
+    ticks.sort()
+    interval = _stats.median(b - a for a, b in itertools.pairwise(ticks))
+    if interval <= 0:
+        return []
+    return [(a + int(interval), b) for a, b in itertools.pairwise(ticks)
+            if b - a > STALL_FACTOR * interval]
+
+
+def _overlap_s(intervals: Sequence[tuple[int, int]], start: int, end: int) -> float:
+    """Seconds of [start, end] covered by ``intervals`` (disjoint, sorted)."""
+    total = 0
+    for a, b in intervals:
+        if b <= start:
+            continue
+        if a >= end:
+            break
+        total += min(b, end) - max(a, start)
+    return total / 1e9
+
+
 # ---------------------------------------------------------------------------------------
 # Stack samples: where a blocked task is
 # ---------------------------------------------------------------------------------------
@@ -480,7 +518,15 @@ def detect_blocking(
         return []
     if now_ns is None:
         now_ns = max(e.ts_ns for e in events)
-    spans = _tasks(events, now_ns, _POOL_LANES)
+    stalls = _process_stalls(events)
+    stalled: dict[tuple[int, str, int], float] = {}
+    spans = []
+    for s in _tasks(events, now_ns, _POOL_LANES):
+        lost = _overlap_s(stalls, s.start_ns, s.end_ns)
+        if lost > 0:  # judge the time the process ran, not the time it was descheduled
+            stalled[(s.thread, s.thread_name, s.start_ns)] = lost
+            s = s._replace(dur_s=max(0.0, s.dur_s - lost))
+        spans.append(s)
     long_spans = [s for s in spans if s.dur_s >= blocking_min_s]
     if not long_spans:
         return []
@@ -602,6 +648,9 @@ def detect_blocking(
         else:
             head = (f"Routine {routine!r} held all {size or 'the'} pool threads with tasks "
                     f"of up to {_fmt_s(span.dur_s)}{so_far}")
+        lost = stalled.get((span.thread, span.thread_name, span.start_ns), 0.0)
+        if lost:
+            head += f" (not counting {_fmt_s(lost)} the whole process was stalled)"
         title = f"{head} while {waiting} activation{'s' * (waiting != 1)} waited in the queue"
         if where:
             title += f"; it {'blocks' if is_waiting else 'was'} at {where}"
@@ -627,7 +676,7 @@ def detect_blocking(
              "waiting": waiting, "pool_size": size, "shape": shape if not any_outlier
              else "outlier", "thread": span.thread_name, "job_id": span.job_id,
              "where": where, "stack": list(stack)[-5:] if isinstance(stack, (list, tuple))
-             else None},
+             else None, "stalled_s": round(lost, 4)},
             fix, _seqs(support), key=f"blocking:{routine}",
         ))
     return findings
@@ -765,6 +814,10 @@ def detect_pool_exhaustion(
     size = series[j].size or _pool_size(events, statistics, series)
     needed = lam * mean_s if mean_s is not None else None
     peak = max(depth[i:j + 1])
+    if mu > 0 and peak / mu < exhaustion_wait_s:
+        # It fell behind, but the queue it built costs an arrival less than
+        # exhaustion_wait_s: on a loaded machine a pool sized by Little's law does that.
+        return _backlog(events, statistics, series, exhaustion_backlog_s, exhaustion_wait_s)
     rec = None
     if needed is not None and (size is None or needed > size):
         rec = max(math.ceil(needed * LITTLE_HEADROOM), (size or 0) + 1)
