@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from routilux.trace import PoolCounter
+from routilux.trace import PoolCounter, TraceEvent, task_spans
 
 __all__ = [
     "MESSAGE_VERSION",
@@ -270,11 +270,12 @@ class DashboardModel:
         self._pending.append(bar)
         self._mergeable[key] = bar
 
-    def feed(self, events: Iterable[Sequence[Any]]) -> None:
+    def feed(self, events: Iterable[Sequence[Any]], tasks: bool = True) -> None:
         """Take events (``TraceEvent``s or tuples in their field order), oldest first.
 
         Events with a seq at or below the last one seen are ignored, so overlapping reads
-        are harmless; a jump in seq is counted in ``lost``.
+        are harmless; a jump in seq is counted in ``lost``. ``tasks=False`` leaves the task
+        bars to ``add_spans`` (``from_events`` draws them from ``task_spans``).
         """
         # The hot loop of the dashboard: one pass, locals only, the frequent kinds inline.
         last_seq = self.last_seq
@@ -317,6 +318,8 @@ class DashboardModel:
                 r = routine_index.get(routine)
                 if r is None:
                     r = self._routine(routine)
+                if not tasks:
+                    continue  # from_events draws the tasks from task_spans instead
                 t = (ts - origin) * 1e-9
                 stack = open_tasks.get(lane)
                 if code == _STARTED:
@@ -681,6 +684,22 @@ class DashboardModel:
         else:
             span_s = 1.0
         model = cls(window_s=span_s * 1.02, max_bars=MAX_BARS * 4, max_samples=None)
-        model.feed(events)
+        model.feed(events, tasks=False)
+        records = [e if isinstance(e, TraceEvent) else TraceEvent(*e) for e in events]
+        model.add_spans(task_spans(records))
         model.dropped = dropped
         return model
+
+    def add_spans(self, spans: Iterable[Any]) -> None:
+        """Task bars from ``routilux.trace.task_spans``: the one task reading every chart
+        and detector shares (a whole trace at once; the live ``feed`` pairs the same way,
+        by lane and activation, as events arrive)."""
+        origin = self.origin_ns or 0
+        for span in spans:  # ordered by start, so bars on a lane merge as feed's do
+            lane = self._lane(span.thread, span.thread_name)
+            r = self._routine(span.routine)
+            t0 = (span.start_ns - origin) * 1e-9
+            if span.finished:
+                self._close(lane, t0, (span.end_ns - origin) * 1e-9, TASK, r)
+            else:
+                self._open_tasks.setdefault(lane, []).append((t0, r, span.job_id))

@@ -379,3 +379,37 @@ def test_view_closes_open_bars_at_now_and_from_events_spans_the_trace() -> None:
 def test_bad_window_is_refused(window_s: Any) -> None:
     with pytest.raises(ValueError, match="window_s must be a number of seconds > 0"):
         DashboardModel(window_s=window_s)
+
+
+@pytest.mark.timeout(10)
+def test_report_bars_are_the_task_spans_of_interleaved_coroutines() -> None:
+    # Two coroutines of one routine overlap on the loop's lane, a third task's start was
+    # dropped: the static model draws what routilux.trace.task_spans rebuilds.
+    from routilux.trace import task_spans
+
+    ev = Events()
+    loop = "RoutiluxAsyncLoop"
+    ev("task.started", 0.0, 7, loop, routine="f", job_id="A", value=0.0,
+       detail={"executor": "asyncio"})
+    ev("task.started", 0.1, 7, loop, routine="f", job_id="B", value=0.0,
+       detail={"executor": "asyncio"})
+    ev("task.finished", 0.2, 7, loop, routine="f", job_id="A", value=0.2)
+    ev("task.finished", 0.9, 7, loop, routine="f", job_id="B", value=0.8)
+    ev("task.finished", 1.0, 1, routine="g", job_id="C", value=0.3)
+    view = DashboardModel.from_events(ev.events).view()
+    spans = task_spans(ev.events)
+    assert [round(s.run_s, 6) for s in spans] == [0.2, 0.8, 0.3]
+
+    def union(intervals: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+        out: list[list[Any]] = []
+        for lane, a, b in sorted(intervals):  # a lane's bars cover what its tasks covered
+            if out and out[-1][0] == lane and a <= out[-1][2]:
+                out[-1][2] = max(out[-1][2], b)
+            else:
+                out.append([lane, a, b])
+        return [(lane, round(a, 6), round(b, 6)) for lane, a, b in out]
+
+    lanes = {name: i for i, (name, _kind) in enumerate(view.lanes)}
+    assert union([(b[0], b[1], b[2]) for b in view.bars]) == union(
+        [(lanes[s.thread_name], (s.start_ns - T0) * 1e-9, (s.end_ns - T0) * 1e-9)
+         for s in spans])
