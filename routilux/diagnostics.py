@@ -33,6 +33,11 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     A routine's single outlier is reported only if its stack shows a blocking call (sleep,
     lock, socket, ...) or it ran at least *blocking_lone_s* = 1.0 s: a thread merely
     descheduled on a busy machine makes one short task look long.
+    Scheduler delay is not blocking: time the whole process was stalled (the monitor
+    missed its ``queue.depth`` tick) is taken off each task first; an outlier during which
+    pool threads sat idle with work queued is dropped (the queue waited for the
+    scheduler); and the saturated shape needs a routine whose tasks are long, not a few
+    stretched short ones.
 
 ``deadlock``
     ``deadlock.detected`` events (traced locks found a wait-for cycle): the cycle in words
@@ -381,7 +386,8 @@ def _pool_size(events: Sequence[TraceEvent], statistics: Any,
     return int(size) if size else None
 
 
-STALL_FACTOR = 1.5  # a gap between monitor samples this many intervals long is a stall
+STALL_FACTOR = 1.3  # a gap between monitor samples this many intervals long is a stall
+UNDISPATCHED_SHARE = 0.5  # an outlier's time with idle threads and queued work: not blocking
 
 
 def _process_stalls(events: Sequence[TraceEvent]) -> list[tuple[int, int]]:
@@ -401,8 +407,12 @@ def _process_stalls(events: Sequence[TraceEvent]) -> list[tuple[int, int]]:
     interval = _stats.median(b - a for a, b in itertools.pairwise(ticks))
     if interval <= 0:
         return []
-    return [(a + int(interval), b) for a, b in itertools.pairwise(ticks)
-            if b - a > STALL_FACTOR * interval]
+    stalls = [(a + int(interval), b) for a, b in itertools.pairwise(ticks)
+              if b - a > STALL_FACTOR * interval]
+    end = max(e.ts_ns for e in events)  # the monitor missed its ticks up to the trace's end
+    if end - ticks[-1] > STALL_FACTOR * interval:
+        stalls.append((ticks[-1] + int(interval), end))
+    return stalls
 
 
 def _overlap_s(intervals: Sequence[tuple[int, int]], start: int, end: int) -> float:
@@ -564,6 +574,19 @@ def detect_blocking(
         mid = n // 2
         return nth(mid) if n % 2 else (nth(mid - 1) + nth(mid)) / 2
 
+    def undispatched(span: _Span) -> float:
+        """The share of ``span`` during which a pool thread was idle while work queued."""
+        k = max(0, bisect.bisect_right(series_ts, span.start_ns) - 1)
+        idle_ns = 0
+        while k < len(series) and series[k].ts_ns < span.end_ns:
+            p = series[k]
+            nxt = series[k + 1].ts_ns if k + 1 < len(series) else span.end_ns
+            lo, hi = max(p.ts_ns, span.start_ns), min(nxt, span.end_ns)
+            if hi > lo and p.queued > 0 and p.size and p.busy < p.size:
+                idle_ns += hi - lo
+            k += 1
+        return idle_ns / max(1, span.end_ns - span.start_ns)
+
     def long_running_at(ts: int) -> int:
         return bisect.bisect_right(long_starts, ts) - bisect.bisect_left(long_ends, ts)
 
@@ -588,11 +611,16 @@ def detect_blocking(
         i = max(0, bisect.bisect_right(series_ts, span.start_ns) - 1)
         j = bisect.bisect_right(series_ts, span.end_ns)
         full = [p for p in series[i:j] if p.queued > 0 and p.size and p.busy >= p.size]
-        ref = median_without(by_routine.get(span.routine, []), span)
-        if ref is None:
-            ref = median_without(every, span)
+        own = median_without(by_routine.get(span.routine, []), span)
+        ref = own if own is not None else median_without(every, span)
         if ref is not None and span.dur_s >= blocking_ratio * ref:
             shape = "outlier"
+            if undispatched(span) >= UNDISPATCHED_SHARE:
+                # Threads sat idle with work queued meanwhile: the queue waited for the
+                # scheduler to run them (a loaded machine), not for this task (issue 12).
+                continue
+        elif own is not None and own < blocking_min_s:
+            continue  # its routine's tasks are short: a few stretched ones are not "all long"
         else:  # no short peers: did long tasks hold every thread while the queue waited?
             full = [p for p in full
                     if long_running_at(max(p.ts_ns, span.start_ns)) >= (p.size or 1)]

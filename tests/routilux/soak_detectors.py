@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -350,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("routilux").setLevel(logging.CRITICAL)  # the deadlock run's own error
     chosen = {n: s for n, s in SCENARIOS.items()
               if not args.only or any(w in n for w in args.only)}
+    # SIGTERM (timeout, kill) ends the run through the finally below, hogs included.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(args.hogs)]
     failures = 0
