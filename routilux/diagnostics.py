@@ -30,9 +30,9 @@ The five detectors (kind, what it keys on, its thresholds with their defaults):
     overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
     task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
     blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
-    A routine's single outlier is reported only if its stack shows a blocking call (sleep,
-    lock, socket, ...) or it ran at least *blocking_lone_s* = 1.0 s: a thread merely
-    descheduled on a busy machine makes one short task look long.
+    An outlier is reported only if it ran at least *blocking_lone_s* = 1.0 s: on a busy
+    machine the scheduler alone stretches a short task tenfold, with its stack still in
+    the call it was making (a 20 ms ``time.sleep`` took 0.55 s beside two CPU hogs).
     Scheduler delay is not blocking: time the whole process was stalled (the monitor
     missed its ``queue.depth`` tick) is taken off each task first; an outlier during which
     pool threads sat idle with work queued is dropped (the queue waited for the
@@ -143,7 +143,7 @@ DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
     "blocking_min_s": 0.1,  # seconds; shorter tasks never count as blocking
     "blocking_queue_wait_s": 0.05,  # seconds another activation's queue wait must overlap
     "blocking_min_peers": 3,  # finished peers a routine needs for its own median
-    "blocking_lone_s": 1.0,  # seconds a lone outlier with no waiting stack must run
+    "blocking_lone_s": 1.0,  # seconds an outlier (far longer than its routine's median) must run
     "exhaustion_window_s": 1.0,  # seconds the queue must keep growing
     "exhaustion_min_growth": 5,  # items the queue must grow by within each window
     "exhaustion_backlog_s": 3.0,  # seconds a saturated pool must keep a backlog
@@ -615,6 +615,11 @@ def detect_blocking(
         ref = own if own is not None else median_without(every, span)
         if ref is not None and span.dur_s >= blocking_ratio * ref:
             shape = "outlier"
+            if span.dur_s < blocking_lone_s:
+                # A short task stretched tenfold: on a loaded machine the scheduler alone
+                # does that (a 20 ms sleep took 0.55 s beside two CPU hogs, its stack still
+                # in time.sleep), so an outlier must hold its thread blocking_lone_s.
+                continue
             if undispatched(span) >= UNDISPATCHED_SHARE:
                 # Threads sat idle with work queued meanwhile: the queue waited for the
                 # scheduler to run them (a loaded machine), not for this task (issue 12).
@@ -661,11 +666,6 @@ def detect_blocking(
                 stack = live[s.thread]["stack"]
                 break
         where, is_waiting = _where(stack)
-        if len(hits) == 1 and shape == "outlier" and not is_waiting \
-                and span.dur_s < blocking_lone_s:
-            # One slow task whose stack shows no blocking call: on a loaded machine a
-            # descheduled thread looks like this (a 4 ms task took 0.1 s); no false alarm.
-            continue
         any_outlier = any(h[1] == "outlier" for h in hits)
         unfinished = sum(1 for h in hits if not h[0].finished)
         so_far = "" if span.finished else " so far"
@@ -933,9 +933,15 @@ def _backlog(events: Sequence[TraceEvent], statistics: Any, series: Sequence[Poo
     i, j, dur_s = best
     t0, t1 = series[i].ts_ns, series[j].ts_ns
     spans = [s for s in _tasks(events, t1, _POOL_LANES) if t0 <= s.start_ns <= t1]
-    waits = sorted(float(s.evs[0].value) for s in spans
-                   if s.evs and s.evs[0].kind == "task.started"
-                   and isinstance(s.evs[0].value, (int, float)))
+    # Time the whole process was stalled is no one's wait for a thread (see blocking).
+    stalls = _process_stalls(events)
+    dur_s -= _overlap_s(stalls, t0, t1)
+    if dur_s < backlog_s:
+        return []
+    waits = sorted(
+        max(0.0, w - _overlap_s(stalls, s.start_ns - int(w * 1e9), s.start_ns))
+        for s in spans if s.evs and s.evs[0].kind == "task.started"
+        and isinstance(s.evs[0].value, (int, float)) for w in (float(s.evs[0].value),))
     if not waits:
         return []
     p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]

@@ -382,7 +382,8 @@ def test_blocking_is_found_while_blocked_and_afterwards() -> None:
             wait_for(trace_has(rt, "queue.depth",
                                lambda e: e.value == 6 and e.detail["busy"] == 2),
                      "a queue sample with both threads busy and six waiting")
-            wait_for(_running_at_least(rt, 2, 0.15), "both blocked tasks running 0.15 s")
+            # Past blocking_lone_s: afterwards the two must count as outliers (issue 12).
+            wait_for(_running_at_least(rt, 2, 1.05), "both blocked tasks running 1.05 s")
             live = diagnose(rt)
         finally:
             gate.set()
@@ -401,7 +402,7 @@ def test_blocking_is_found_while_blocked_and_afterwards() -> None:
     g = of_kind(after, "blocking")
     assert kinds(after) == ["blocking"]
     assert g.evidence["shape"] == "outlier" and g.evidence["tasks"] == 2
-    assert g.evidence["ratio"] >= 10 and g.evidence["longest_s"] >= 0.15
+    assert g.evidence["ratio"] >= 10 and g.evidence["longest_s"] >= 1.0
     assert g.evidence["waiting"] >= 6
     if any(e.kind == "task.sample" for e in rt.tracer.read()):  # the monitor's own sample
         assert g.evidence["where"].startswith("gate.wait in fetch()")
@@ -473,10 +474,13 @@ def test_blocking_ratio_edge(long_s: float, found: bool) -> None:
 @pytest.mark.parametrize(("stack", "long_s", "found"), [
     (None, 0.5, False),  # a lone slow task, no stack: a descheduled thread looks the same
     (None, 1.0, True),  # ... unless it ran blocking_lone_s
-    (["app.py:3 in fetch", "/usr/lib/python3.11/threading.py:320 in wait"], 0.5, True),
+    # A stack in a wait does not tell a slow call from a thread the scheduler left waiting
+    # (issue 12: a 20 ms sleep took 0.55 s on a loaded machine): 0.5 s is not enough.
+    (["app.py:3 in fetch", "/usr/lib/python3.11/threading.py:320 in wait"], 0.5, False),
+    (["app.py:3 in fetch", "/usr/lib/python3.11/threading.py:320 in wait"], 1.0, True),
     (["app.py:3 in crunch"], 0.5, False),  # computing, once: not worth a finding
 ])
-def test_a_lone_outlier_needs_a_blocking_stack_or_blocking_lone_s(
+def test_an_outlier_needs_blocking_lone_s(
     stack: list[str] | None, long_s: float, found: bool
 ) -> None:
     events = _blocking_trace(long_s, waiter_overlap=0.2)
@@ -546,13 +550,13 @@ def test_blocking_saturated_shape_needs_every_thread_busy(second_lane: str, foun
 def test_blocking_where_names_the_call_in_a_notebook_cell() -> None:
     cell = "/tmp/ipykernel_4242/1234567.py"
     lines = ["import time\n", "\n", "def fetch(slot_data, policy_message, worker_state):\n",
-             "    time.sleep(0.5)\n"]
+             "    time.sleep(1.5)\n"]
     linecache.cache[cell] = (sum(map(len, lines)), None, lines, cell)
     try:
         ev = Ev()
         for k in range(3):
             ev.task(0.01 * k, 0.01, thread=2)
-        ev.task(1.0, 0.5, thread=1)
+        ev.task(1.0, 1.5, thread=1)
         ev.task(1.3, 0.01, thread=3, wait=0.3)
         ev("task.sample", 1.2, thread=1, routine="r", value=0.2,
            detail=["/usr/lib/python3.11/threading.py:1002 in _bootstrap",
@@ -1143,13 +1147,13 @@ def test_a_small_queue_a_loaded_machine_builds_is_not_exhaustion() -> None:
 
 
 def _stalled_pool(gap: bool) -> list[TraceEvent]:
-    """Both threads of a pool of 2 run 20 ms tasks, then two that take 0.3 s while three
-    activations queue; with ``gap`` the monitor's 100 ms samples skip 0.4 to 0.7 s."""
+    """Both threads of a pool of 2 run 20 ms tasks, then two that take 1.2 s while three
+    activations queue; with ``gap`` the monitor's 100 ms samples skip 0.4 to 1.5 s."""
     ev = Ev()
     ev("pool.size", 0.0, value=2)
-    ticks = [round(0.1 * k, 1) for k in range(10)]
+    ticks = [round(0.1 * k, 1) for k in range(20)]
     if gap:
-        ticks = [t for t in ticks if not 0.3 < t < 0.7]  # the process did not run then
+        ticks = [t for t in ticks if not 0.3 < t < 1.5]  # the process did not run then
     for t in ticks:
         ev("queue.depth", t, thread=50, thread_name="RoutiluxMonitor", value=0,
            detail={"busy": 0, "size": 2})
@@ -1161,16 +1165,16 @@ def _stalled_pool(gap: bool) -> list[TraceEvent]:
     for k in range(3):
         ev("task.queued", 0.37, thread=99, job_id=f"q{k}", routine="r", value=k + 1)
     for thread in (1, 2):
-        ev.task(0.36, 0.3, thread=thread, job_id=f"slow{thread}")
+        ev.task(0.36, 1.2, thread=thread, job_id=f"slow{thread}")
     for k in range(3):
-        ev.task(0.66 + 0.02 * k, 0.02, thread=1, job_id=f"q{k}", wait=0.29)
+        ev.task(1.56 + 0.02 * k, 0.02, thread=1, job_id=f"q{k}", wait=1.19)
     return ev.sorted()
 
 
 @pytest.mark.timeout(10)
 def test_a_stall_of_the_whole_process_is_not_blocking() -> None:
     # Issue 12: on a loaded machine every thread of the process stops at once: 20 ms tasks
-    # took 0.3 s, and the monitor missed its ticks. Without the missed ticks, the same
+    # took 1.2 s, and the monitor missed its ticks. Without the missed ticks, the same
     # trace is two tasks holding both threads for 15 times their median while others queued.
     assert kinds(diagnose(_stalled_pool(gap=False))) == ["blocking"]
     assert diagnose(_stalled_pool(gap=True)) == []
@@ -1179,7 +1183,7 @@ def test_a_stall_of_the_whole_process_is_not_blocking() -> None:
 @pytest.mark.timeout(10)
 def test_an_outlier_while_threads_sat_idle_with_work_queued_is_not_blocking() -> None:
     # Issue 12 (a rendezvous of 4 threads on a loaded machine): three tasks wait at a
-    # barrier for 0.3 s because the fourth thread, idle, took that long to be scheduled
+    # barrier for 1.2 s because the fourth thread, idle, took that long to be scheduled
     # for the next queued activation. The queue waited for the scheduler, not for them.
     ev = Ev()
     ev("pool.size", 0.0, value=4)
@@ -1191,13 +1195,13 @@ def test_an_outlier_while_threads_sat_idle_with_work_queued_is_not_blocking() ->
     for k in range(5):
         ev("task.queued", 0.1, thread=99, job_id=f"q{k}", routine="r", value=k + 1)
     for thread in (1, 2, 3):
-        ev.task(0.1, 0.3, thread=thread, job_id=f"w{thread}")
-    ev.task(0.399, 0.001, thread=4, job_id="q0", wait=0.299)  # thread 4 idle until 0.399
+        ev.task(0.1, 1.2, thread=thread, job_id=f"w{thread}")
+    ev.task(1.299, 0.001, thread=4, job_id="q0", wait=1.199)  # thread 4 idle until 1.299
     for k in range(1, 5):
-        ev.task(0.41, 0.001, thread=k, job_id=f"q{k}", wait=0.31)
+        ev.task(1.31, 0.001, thread=k, job_id=f"q{k}", wait=1.21)
     assert diagnose(ev.sorted()) == []
     busy = Ev()  # the same, but thread 4 was busy with a long task of another routine
     busy.events = list(ev.events)
-    busy.task(0.1, 0.299, thread=4, routine="other", job_id="o")
+    busy.task(0.1, 1.199, thread=4, routine="other", job_id="o")
     flagged = diagnose(busy.sorted())
     assert set(kinds(flagged)) == {"blocking"} and "r" in {f.evidence["routine"] for f in flagged}
