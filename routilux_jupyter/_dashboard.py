@@ -29,7 +29,7 @@ when they changed; lists of new items hold only what is new since the previous d
     routines  [[index, routine id], ...]                             new routines (colours)
     bars      [[lane, t0, t1, "task" | "lock" | "barrier", routine], ...]  closed since last
     open      [[lane, t0, kind, routine], ...]                       every bar open now
-    samples   [[t, queued, busy, pool_size], ...]                    new statistics samples
+    samples   [[t, queued, busy, pool_size], ...]   new routilux.trace.pool_series samples
     counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
     dropped   int   trace events lost (tracer overflow)
     locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked], ...]
