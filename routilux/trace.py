@@ -40,11 +40,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -958,85 +958,116 @@ def task_spans(source: Any, *, now_ns: int | None = None) -> list[TaskSpan]:
     return _task_spans(events, now_ns)
 
 
-def _task_spans(events: Sequence[TraceEvent], now_ns: int | None = None) -> list[TaskSpan]:
+_SPAN_KINDS = frozenset({"task.started", "task.finished", "task.error"})
+_NUM = (int, float)  # bools are ints too: a task's value is never a bool
+
+
+def _task_spans(events: Sequence[Sequence[Any]], now_ns: int | None = None) -> list[TaskSpan]:
+    """``task_spans`` over events (``TraceEvent``s or tuples in field order), in seq order."""
+    # One flat loop over tuples by index (attribute access on a NamedTuple costs more).
+    rows = [r for r in events if r[2] in _SPAN_KINDS]
     if now_ns is None:
-        now_ns = max((e.ts_ns for e in events), default=0)
-    open_: dict[tuple[Any, ...], list[TraceEvent]] = {}
+        now_ns = max((r[1] for r in events), default=0)
+    open_: dict[tuple[Any, ...], list[Sequence[Any]]] = {}
     pool_open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> its open key
     errors: dict[tuple[Any, ...], str] = {}
+    lanes: dict[tuple[int, str], str] = {}  # lane of a start without detail, by thread
     spans: list[TaskSpan] = []
-
-    def close(start: TraceEvent, end_ns: int, run_s: float, finished: bool, error: str | None,
-              end_seq: int, lane: str) -> None:
-        wait = float(start.value) if _number(start.value) else None
-        spans.append(TaskSpan(start.thread, start.thread_name, lane, start.routine,
-                              start.job_id, start.name, start.ts_ns, end_ns, run_s, wait,
-                              finished, error, start.seq, end_seq))
-
-    for e in events:
-        kind = e.kind
+    append = spans.append
+    for r in rows:
+        seq, ts, kind, thread, thread_name = r[0], r[1], r[2], r[3], r[4]
+        tn = (thread, thread_name)
+        key = (thread, thread_name, r[6], r[7], r[8])
         if kind == "task.started":
-            lane = _lane_of(e.thread, e.thread_name, e.detail)
-            key = (e.thread, e.thread_name, e.job_id, e.routine, e.name)
+            detail = r[10]
+            if detail is None:
+                lane = lanes.get(tn)
+                if lane is None:
+                    lane = lanes[tn] = _lane_of(thread, thread_name, None)
+            else:
+                lane = _lane_of(thread, thread_name, detail)
             if lane == LANE_POOL:
-                prev_key = pool_open.pop((e.thread, e.thread_name), None)
+                prev_key = pool_open.pop(tn, None)
                 if prev_key is not None and open_.get(prev_key):
-                    prev = open_[prev_key].pop()
-                    close(prev, e.ts_ns, (e.ts_ns - prev.ts_ns) / 1e9, False,
-                          errors.pop(prev_key, None), 0, lane)
-                pool_open[(e.thread, e.thread_name)] = key
-            open_.setdefault(key, []).append(e)
+                    p = open_[prev_key].pop()  # its finish is missing: close it here
+                    append(TaskSpan(p[3], p[4], lane, p[7], p[6], p[8], p[1], ts,
+                                    (ts - p[1]) / 1e9,
+                                    float(p[9]) if isinstance(p[9], _NUM) else None,
+                                    False, errors.pop(prev_key, None), p[0], 0))
+                pool_open[tn] = key
+            starts = open_.get(key)
+            if starts is None:
+                open_[key] = [r]
+            else:
+                starts.append(r)
         elif kind == "task.error":
-            errors[(e.thread, e.thread_name, e.job_id, e.routine, e.name)] = str(e.detail)
-        elif kind == "task.finished":
-            key = (e.thread, e.thread_name, e.job_id, e.routine, e.name)
-            run = float(e.value) if _number(e.value) else None
-            error = e.detail if isinstance(e.detail, str) else errors.pop(key, None)
-            errors.pop(key, None)
+            errors[key] = str(r[10])
+        else:
+            value = r[9]
+            run = float(value) if isinstance(value, _NUM) else None
+            error = errors.pop(key, None)
+            if isinstance(r[10], str):
+                error = r[10]
             starts = open_.get(key)
             if starts:
                 if len(starts) == 1 or run is None:
-                    start = starts.pop(0)
+                    st = starts.pop(0)
                 else:  # overlapping coroutines: the start this run time points at
-                    guess = e.ts_ns - int(run * 1e9)
-                    k = min(range(len(starts)), key=lambda i: abs(starts[i].ts_ns - guess))
-                    start = starts.pop(k)
-                lane = _lane_of(start.thread, start.thread_name, start.detail)
-                if lane == LANE_POOL and pool_open.get((e.thread, e.thread_name)) == key:
-                    del pool_open[(e.thread, e.thread_name)]
-                close(start, e.ts_ns, run if run is not None else (e.ts_ns - start.ts_ns) / 1e9,
-                      True, error, e.seq, lane)
+                    guess = ts - int(run * 1e9)
+                    k = min(range(len(starts)), key=lambda i: abs(starts[i][1] - guess))
+                    st = starts.pop(k)
+                lane = lanes.get(tn) if st[10] is None else None
+                if lane is None:
+                    lane = _lane_of(st[3], st[4], st[10])
+                if lane == LANE_POOL and pool_open.get(tn) == key:
+                    del pool_open[tn]
+                append(TaskSpan(st[3], st[4], lane, st[7], st[6], st[8], st[1], ts,
+                                run if run is not None else (ts - st[1]) / 1e9,
+                                float(st[9]) if isinstance(st[9], _NUM) else None,
+                                True, error, st[0], seq))
             elif run is not None:  # the start was dropped: rebuild it from the run time
-                lane = _lane_of(e.thread, e.thread_name, None)
-                spans.append(TaskSpan(e.thread, e.thread_name, lane, e.routine, e.job_id,
-                                      e.name, e.ts_ns - int(run * 1e9), e.ts_ns, run, None,
-                                      True, error, 0, e.seq))
+                append(TaskSpan(thread, thread_name, _lane_of(thread, thread_name, None),
+                                r[7], r[6], r[8], ts - int(run * 1e9), ts, run, None, True,
+                                error, 0, seq))
     for key, starts in open_.items():
-        for s in starts:
-            end = max(now_ns, s.ts_ns)
-            close(s, end, (end - s.ts_ns) / 1e9, False, errors.get(key),
-                  0, _lane_of(s.thread, s.thread_name, s.detail))
-    spans.sort(key=lambda s: (s.start_ns, s.start_seq))
+        for st in starts:
+            end = max(now_ns, st[1])
+            append(TaskSpan(st[3], st[4], _lane_of(st[3], st[4], st[10]), st[7], st[6],
+                            st[8], st[1], end, (end - st[1]) / 1e9,
+                            float(st[9]) if isinstance(st[9], _NUM) else None, False,
+                            errors.get(key), st[0], 0))
+    spans.sort(key=_BY_START)
     return spans
 
 
-@dataclass(frozen=True, slots=True)
-class PoolSample:
+_BY_START = operator.itemgetter(6, 12)  # (start_ns, start_seq)
+
+
+class PoolSample(NamedTuple):
     """The pool from one instant on, until the next sample: what ``pool_series`` returns.
 
-    Attributes:
-        ts_ns: ``time.monotonic_ns()`` from which these counts hold.
-        busy: tasks on pool threads between their ``task.started`` and ``task.finished``
-            (a thread waiting for a lock or at a barrier inside logic is busy; coroutines
-            on the event loop's lane and remote lanes hold no pool thread).
-        queued: activations between their ``task.queued`` and ``task.started``.
-        size: the pool's size (``None`` until the trace says).
+    Immutable (a ``NamedTuple``, as ``TraceEvent`` is: as frozen as a frozen dataclass and
+    far cheaper to build, and a flood makes one per task event).
     """
 
     ts_ns: int
+    """``time.monotonic_ns()`` from which these counts hold."""
     busy: int
+    """Tasks on pool threads between their ``task.started`` and ``task.finished`` (a
+    thread waiting for a lock or at a barrier inside logic is busy; coroutines on the event
+    loop's lane and remote lanes hold no pool thread)."""
     queued: int
+    """Activations between their ``task.queued`` and ``task.started``."""
     size: int | None
+    """The pool's size (``None`` until the trace says)."""
+
+
+_POOL_KINDS = frozenset({
+    "task.started", "task.finished", "task.queued", "pool.size", "pool.resize",
+    "queue.depth", "job.failed", "job.cancelled",
+})
+_BY_TIME = operator.itemgetter(1, 0)  # (ts_ns, seq)
+_UNSET = object()
 
 
 class PoolCounter:
@@ -1059,15 +1090,14 @@ class PoolCounter:
       Activations still queued when their job fails or is cancelled leave the count at
       the ``job.failed`` / ``job.cancelled``: the runtime drops them unstarted.
     - size: the ``pool.size`` value (recorded when tracing starts), then each
-      ``pool.resize``; a trace without them takes the first ``queue.depth`` sample's size,
-      or a ``pool.resize``'s old size for the time before it.
+      ``pool.resize``; until either is seen, the first ``queue.depth`` sample's size.
 
     Args:
         size: the pool size to assume until the trace says (default unknown: ``None``).
     """
 
-    __slots__ = ("_busy", "_credit", "_last", "_open", "_pending", "_pending_by_job",
-                 "_queued", "_size", "_size_known")
+    __slots__ = ("_busy", "_credit", "_lanes", "_last", "_open", "_pending", "_queued",
+                 "_size", "_size_known")
 
     def __init__(self, size: int | None = None) -> None:
         self._busy = 0
@@ -1076,8 +1106,8 @@ class PoolCounter:
         self._size_known = False  # a pool.size / pool.resize was seen
         self._open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> open key
         self._pending: dict[tuple[Any, ...], int] = {}  # (job, routine, slot) -> queued
-        self._pending_by_job: dict[Any, set[tuple[Any, ...]]] = {}
         self._credit: dict[tuple[Any, ...], int] = {}  # started before their task.queued
+        self._lanes: dict[tuple[int, str], bool] = {}  # (thread, name) -> a pool lane
         self._last: PoolSample | None = None
 
     @property
@@ -1088,84 +1118,89 @@ class PoolCounter:
     def feed(self, events: Iterable[Sequence[Any]]) -> list[PoolSample]:
         """Fold ``events`` (``TraceEvent``s or tuples in their field order); the new samples.
 
-        The first event fed starts the series with a sample (0 busy, 0 queued, the size
-        known so far). After that a sample is added only when a count changes; changes at
-        one instant make one sample.
+        The first event about the pool starts the series with a sample (the state after
+        it). After that a sample is added only when a count changes; changes at one
+        instant make one sample.
         """
-        rows = sorted(events, key=lambda r: (r[1], r[0]))
+        # One flat loop with locals: the live dashboard folds every event through here.
+        rows = [r for r in events if r[2] in _POOL_KINDS]
+        rows.sort(key=_BY_TIME)
         out: list[PoolSample] = []
+        busy, queued, size = self._busy, self._queued, self._size
+        open_, pending, credit, lanes = self._open, self._pending, self._credit, self._lanes
+        last = self._last
+        if last is None:
+            lts, lb, lq, ls = None, _UNSET, _UNSET, _UNSET
+        else:
+            lts, lb, lq, ls = last
         for row in rows:
-            _seq, ts, kind, thread, thread_name, _w, job, routine, name, value, detail = row
+            ts, kind = row[1], row[2]
             if kind == "task.started":
-                lane = _lane_of(thread, thread_name, detail)
-                if lane == LANE_POOL:
-                    if (thread, thread_name) not in self._open:
-                        self._busy += 1
-                    self._open[(thread, thread_name)] = (job, routine, name)
-                key = (job, routine, name)
-                if self._pending.get(key):
-                    self._unqueue(key, job)
+                thread, name, detail = row[3], row[4], row[10]
+                key = (row[6], row[7], row[8])
+                if detail is None:
+                    pool = lanes.get((thread, name))
+                    if pool is None:
+                        pool = lanes[(thread, name)] = \
+                            _lane_of(thread, name, None) == LANE_POOL
                 else:
-                    self._credit[key] = self._credit.get(key, 0) + 1
+                    pool = _lane_of(thread, name, detail) == LANE_POOL
+                if pool:
+                    if (thread, name) not in open_:
+                        busy += 1
+                    open_[(thread, name)] = key
+                n = pending.get(key)
+                if n:
+                    queued -= 1
+                    if n > 1:
+                        pending[key] = n - 1
+                    else:
+                        del pending[key]
+                else:
+                    credit[key] = credit.get(key, 0) + 1
             elif kind == "task.finished":
-                if self._open.get((thread, thread_name)) == (job, routine, name):
-                    del self._open[(thread, thread_name)]
-                    self._busy -= 1
+                tn = (row[3], row[4])
+                if open_.get(tn) == (row[6], row[7], row[8]):
+                    del open_[tn]
+                    busy -= 1
             elif kind == "task.queued":
-                key = (job, routine, name)
-                if self._credit.get(key):
-                    self._credit[key] -= 1
+                key = (row[6], row[7], row[8])
+                c = credit.get(key)
+                if c:
+                    credit[key] = c - 1
                 else:
-                    self._pending[key] = self._pending.get(key, 0) + 1
-                    self._pending_by_job.setdefault(job, set()).add(key)
-                    self._queued += 1
+                    pending[key] = pending.get(key, 0) + 1
+                    queued += 1
             elif kind == "pool.size" or kind == "pool.resize":
-                if _number(value):
-                    if not self._size_known and kind == "pool.resize" and self._last is None \
-                            and isinstance(detail, int) and not isinstance(detail, bool):
-                        self._size = detail  # the size before the first resize
-                        self._emit(ts, out)
-                    self._size = int(value)  # type: ignore[arg-type]
+                value = row[9]
+                if isinstance(value, _NUM) and value >= 1:
+                    size = int(value)
                     self._size_known = True
             elif kind == "queue.depth":
-                if not self._size_known and self._size is None and isinstance(detail, dict) \
-                        and _number(detail.get("size")):
-                    self._size = int(detail["size"])
-            elif kind in _JOB_DROPPED:
-                for key in self._pending_by_job.pop(job, ()):
-                    self._queued -= self._pending.pop(key, 0)
-            self._emit(ts, out)
+                detail = row[10]
+                if not self._size_known and size is None and isinstance(detail, dict) \
+                        and isinstance(detail.get("size"), _NUM):
+                    size = int(detail["size"])
+            else:  # job.failed / job.cancelled: its queued activations are dropped
+                job = row[6]
+                for key in [k for k in pending if k[0] == job]:
+                    queued -= pending.pop(key)
+            if busy != lb or queued != lq or size != ls:
+                if lts is not None and ts < lts:
+                    ts = lts  # never back in time (a late remote start)
+                sample = PoolSample(ts, busy, queued, size)
+                if out and out[-1][0] == ts:
+                    out[-1] = sample  # several changes at one instant: the state after all
+                    if len(out) > 1 and out[-2][1:] == sample[1:]:
+                        out.pop()  # ... which undid each other
+                        sample = out[-1]
+                else:
+                    out.append(sample)
+                lts, lb, lq, ls = sample
+        self._busy, self._queued, self._size = busy, queued, size
+        if out:
+            self._last = out[-1]
         return out
-
-    def _unqueue(self, key: tuple[Any, ...], job: Any) -> None:
-        left = self._pending[key] - 1
-        self._queued -= 1
-        if left:
-            self._pending[key] = left
-        else:
-            del self._pending[key]
-            keys = self._pending_by_job.get(job)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._pending_by_job[job]
-
-    def _emit(self, ts: int, out: list[PoolSample]) -> None:
-        last = self._last
-        if last is not None:
-            if (last.busy, last.queued, last.size) == (self._busy, self._queued, self._size):
-                return
-            ts = max(ts, last.ts_ns)
-        sample = PoolSample(ts, self._busy, self._queued, self._size)
-        if out and out[-1].ts_ns == ts:
-            out[-1] = sample  # several changes at one instant: the state after all of them
-            if len(out) > 1 and (out[-2].busy, out[-2].queued, out[-2].size) == (
-                    sample.busy, sample.queued, sample.size):
-                out.pop()  # ... which undid each other
-                sample = out[-1]
-        else:
-            out.append(sample)
-        self._last = sample
 
 
 def pool_series(source: Any) -> list[PoolSample]:
@@ -1181,8 +1216,8 @@ def pool_series(source: Any) -> list[PoolSample]:
             of ``TraceEvent``.
 
     Returns:
-        ``PoolSample``s in time order; the first at the first event (0 busy, 0 queued),
-        then one per change. Empty for an empty trace.
+        ``PoolSample``s in time order; the first at the first event about the pool (the
+        state after it), then one per change. Empty for a trace without such events.
 
     Raises:
         TypeError: ``source`` is none of those.
