@@ -26,7 +26,9 @@ Design:
   incrementally by a ``PoolCounter``: one sample per change, exact at every instant, the
   same series the detectors read (issue 12). ``queue.depth`` events (taken every ~100 ms)
   and ``statistics()`` snapshots are never drawn while the trace has events; a runtime
-  that does not trace gets its ``statistics()`` snapshots drawn instead.
+  that does not trace gets its ``statistics()`` snapshots drawn instead. ``view()`` holds
+  every sample; a message with more than ``MAX_MESSAGE_SAMPLES`` keeps, per bucket below
+  a pixel of the view, the first and last state and the peaks (``_message_samples``).
 
 Rejected: building a pandas frame per tick (allocates per column, ~10x slower for small
 batches); keeping every bar and thinning at draw time (unbounded memory in a long session).
@@ -54,6 +56,7 @@ MESSAGE_VERSION = 1  # "v" of every delta; bump when the browser side must chang
 WINDOW_S = 30.0  # seconds of history the live view keeps
 MAX_BARS = 6_000  # closed bars kept, whatever the window
 MAX_SAMPLES = 100_000  # pool samples kept live (one per change of busy/queued/size)
+MAX_MESSAGE_SAMPLES = 4_000  # pool samples per message before they are thinned per bucket
 MAX_LATENCIES = 5_000  # most recent job latencies for the p95
 MAX_FINDINGS = 50
 MAX_LOCK_ROWS = 12  # rows of the lock table sent to the browser (by total wait)
@@ -113,6 +116,37 @@ def p95(values: Iterable[float]) -> float | None:
 
 def _r(x: float) -> float:
     return round(x, _DIGITS)
+
+
+def _message_samples(samples: Sequence[tuple[float, int, int, int]], window_s: float,
+                     ) -> list[list[Any]]:
+    """Pool samples for the browser: all of them, unless there are more than
+    ``MAX_MESSAGE_SAMPLES``; then, per time bucket of ``window_s / MAX_MESSAGE_SAMPLES``
+    (below a pixel of the view), the bucket's first state, its highest queue, its most busy
+    threads and its last state, so no peak and no step is lost at the view's resolution
+    (a flood changes the pool at every event: 100,000 samples in one refresh).
+    """
+    if len(samples) <= MAX_MESSAGE_SAMPLES:
+        return [[_r(s[0]), s[1], s[2], s[3]] for s in samples]
+    bucket = window_s / MAX_MESSAGE_SAMPLES
+    out: list[list[Any]] = []
+    group: list[tuple[float, int, int, int]] = []
+    edge = samples[0][0] + bucket
+    for s in samples:
+        if s[0] >= edge and group:
+            out.extend(_bucket(group))
+            group = []
+            edge = s[0] + bucket
+        group.append(s)
+    out.extend(_bucket(group))
+    return out
+
+
+def _bucket(group: list[tuple[float, int, int, int]]) -> list[list[Any]]:
+    keep = {0, len(group) - 1,
+            max(range(len(group)), key=lambda i: group[i][1]),
+            max(range(len(group)), key=lambda i: group[i][2])}
+    return [[_r(group[i][0]), group[i][1], group[i][2], group[i][3]] for i in sorted(keep)]
 
 
 @dataclass
@@ -602,7 +636,7 @@ class DashboardModel:
         msg["routines"] = [[i, self._routines[i]] for i in self._new_routines]
         msg["bars"] = [[b[0], _r(b[1]), _r(b[2]), b[3], b[4]] for b in self._pending]
         msg["open"] = self._open_bars(now_s)
-        msg["samples"] = [[_r(s[0]), s[1], s[2], s[3]] for s in self._new_samples]
+        msg["samples"] = _message_samples(self._new_samples, self.window_s)
         msg["counters"] = dict(self.compute_counters(now_s, stats))
         msg["dropped"] = max(self.dropped, self.lost)
         if self._locks_changed:
@@ -647,7 +681,7 @@ class DashboardModel:
         msg["routines"] = [[i, name] for i, name in enumerate(self._routines)]
         msg["bars"] = [[b[0], _r(b[1]), _r(b[2]), b[3], b[4]] for b in self._bars]
         msg["open"] = self._open_bars(now_s)
-        msg["samples"] = [[_r(s[0]), s[1], s[2], s[3]] for s in self._samples]
+        msg["samples"] = _message_samples(self._samples, self.window_s)
         msg["counters"] = (
             dict(self.counters) if self.counters else self.compute_counters(now_s, stats)
         )

@@ -413,3 +413,23 @@ def test_report_bars_are_the_task_spans_of_interleaved_coroutines() -> None:
     assert union([(b[0], b[1], b[2]) for b in view.bars]) == union(
         [(lanes[s.thread_name], (s.start_ns - T0) * 1e-9, (s.end_ns - T0) * 1e-9)
          for s in spans])
+
+
+@pytest.mark.timeout(10)
+def test_a_flood_of_samples_is_thinned_per_bucket_keeping_peaks_and_steps() -> None:
+    from routilux_jupyter._model import MAX_MESSAGE_SAMPLES
+
+    ev = Events()
+    ev("pool.size", 0.0, 0, "MainThread", value=2)
+    n = MAX_MESSAGE_SAMPLES * 3  # three changes per bucket of window / MAX_MESSAGE_SAMPLES
+    for k in range(n):
+        ev("task.queued", 1e-3 * k, 0, "MainThread", routine="r", job_id=f"j{k}", value=k)
+    ev("task.started", 1e-3 * n, 1, routine="r", job_id="j0", value=0.0)
+    m = DashboardModel(window_s=1e-3 * n)
+    m.feed(ev.events)
+    samples = m.view().samples
+    assert len(samples) == n + 1  # view(): every change (the first with pool.size at 0)
+    sent = m.delta()["samples"]
+    assert len(sent) < len(samples)
+    assert max(s[1] for s in sent) == n  # the deepest queue survives
+    assert sent[-1] == [round(samples[-1][0], 5), n - 1, 1, 2]  # and the last step
