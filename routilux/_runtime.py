@@ -899,8 +899,9 @@ class Runtime:
             raise TypeError(f"trace must be a bool or a Tracer, got {trace!r}")
         if self._tracer is not None:
             # The pool's size from the first event on: routilux.trace.pool_series needs it.
-            self._tracer.record("pool.size", None, None, None, self._pool.statistics_locked().size,
-                                None, None)
+            with self._lock:
+                pool_size = self._pool.statistics_locked().size
+            self._tracer.record("pool.size", None, None, None, pool_size, None, None)
             self._monitor.start_sampling()
             _context.set_default_tracer_runtime(self)
         _runtimes.add(self)
