@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from util import JOIN_TIMEOUT, make_routine, new_flow, running
 
 from routilux import Routine, immediate_policy
 from routilux.diagnostics import diagnose
@@ -28,8 +29,6 @@ from routilux.trace import (
     task_spans,
 )
 from routilux.tuning import _rebuild
-
-from util import JOIN_TIMEOUT, make_routine, new_flow, running
 
 T0 = 10**12
 LOOP = "RoutiluxAsyncLoop"
