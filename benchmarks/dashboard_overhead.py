@@ -141,7 +141,7 @@ def refresh_cost(repeats: int, threads: int) -> dict[str, Any]:
             rows = rt.tracer.read_rows(0)
             t1 = time.perf_counter()
             events_ms.append((t0 - t) * 1e3)
-            model = DashboardModel(window_s=30.0, trace_samples=False)
+            model = DashboardModel(window_s=30.0)
             model.feed(rows)
             msg = model.delta()
             t2 = time.perf_counter()

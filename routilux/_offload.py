@@ -122,8 +122,11 @@ class _Offloaded(TaskSpec):
         tr = t.worker.runtime._tracer
         if tr is not None:
             job = t.job
+            # The executor's name marks the lane as holding no pool thread (pool_series).
             tr.record("task.started", job.job_id if job is not None else None, t.rid, t.slot,
-                      (start - t.queued_ns) / 1e9, None, t.worker.state.worker_id)
+                      (start - t.queued_ns) / 1e9,
+                      {"executor": getattr(self.executor, "name", type(self.executor).__name__)},
+                      t.worker.state.worker_id)
 
     def to_bytes(self) -> bytes:
         from .executors._remote import encode_activation

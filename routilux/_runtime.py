@@ -1032,6 +1032,10 @@ class Runtime:
             self._tracer = Tracer()
             _monitoring.adopt(self, self._tracer, attached=False)
         if self._tracer is not None:
+            # The pool's size from the first event on: routilux.trace.pool_series needs it.
+            with self._lock:
+                pool_size = self._pool.statistics_locked().size
+            self._tracer.record("pool.size", None, None, None, pool_size, None, None)
             self._monitor.start_sampling()
             _context.set_default_tracer_runtime(self)
         _runtimes.add(self)

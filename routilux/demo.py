@@ -115,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {_percentile(latencies, 0.95) * 1e3:.2f} ms "
           f"(from {len(latencies)} traced jobs; {stats.trace_dropped} events dropped)")
     print(f"store counted {counted} items (exact: modify_routine_state)")
+    # Say what the detectors found, and nothing more: a slow run is not called healthy.
     if findings:
-        print("findings:")
+        print(f"diagnose found {len(findings)} problem{'s' * (len(findings) != 1)}:")
         for f in findings:
             print(f"  [{f.severity}] {f.title}\n    fix: {f.fix}")
     else:
-        print("findings: none (a healthy run)")
+        print("diagnose: no findings (no pitfall detected in this run's trace)")
     if args.trace:
         print(f"trace written to {args.trace} (open it in https://ui.perfetto.dev)")
     ok = stats.completed == args.jobs and counted == args.jobs

@@ -17,21 +17,27 @@ The six detectors (kind, what it keys on, its thresholds with their defaults):
     write breaks the rule). Severity high once two threads or two jobs wrote, else medium.
 
 ``blocking``
-    ``task.started``/``task.finished`` pairs per thread give each task's run time; a task is
+    The tasks ``routilux.trace.task_spans`` rebuilds on pool threads (a coroutine on the
+    event loop's lane or logic on a remote lane holds no pool thread); a task is
     reported when it ran at least *blocking_min_s* = 0.1 s **and** activations waited in the
     run queue while it ran **and** either it ran *blocking_ratio* = 10 times the median of
     its routine's other tasks (the routine needs *blocking_min_peers* = 3 finished peers;
     otherwise the median of all other tasks is used), or, when no short peers exist, long
-    tasks held every pool thread while the queue was not empty (a ``queue.depth`` sample
-    with busy >= size and queued > 0 that only long tasks overlap). "Waited" means a
-    ``queue.depth`` sample with every thread busy and queued > 0 during the task, or another
+    tasks held every pool thread while the queue was not empty (a moment of
+    ``routilux.trace.pool_series`` with busy >= size and queued > 0 that only long tasks
+    overlap). "Waited" means such a moment during the task, or another
     activation whose queue wait (``task.started`` value, or a ``task.queued`` still waiting)
     overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
     task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
     blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
-    A routine's single outlier is reported only if its stack shows a blocking call (sleep,
-    lock, socket, ...) or it ran at least *blocking_lone_s* = 1.0 s: a thread merely
-    descheduled on a busy machine makes one short task look long.
+    An outlier is reported only if it ran at least *blocking_lone_s* = 1.0 s: on a busy
+    machine the scheduler alone stretches a short task tenfold, with its stack still in
+    the call it was making (a 20 ms ``time.sleep`` took 0.55 s beside two CPU hogs).
+    Scheduler delay is not blocking: time the whole process was stalled (the monitor
+    missed its ``queue.depth`` tick) is taken off each task first; an outlier during which
+    pool threads sat idle with work queued is dropped (the queue waited for the
+    scheduler); and the saturated shape needs a routine whose tasks are long, not a few
+    stretched short ones.
 
 ``deadlock``
     ``deadlock.detected`` events (traced locks found a wait-for cycle): the cycle in words
@@ -44,16 +50,21 @@ The six detectors (kind, what it keys on, its thresholds with their defaults):
     that did deadlock is left to the ``deadlock`` finding (see ``routilux._lock_order``).
 
 ``pool_exhaustion``
-    The run-queue depth, rebuilt from ``queue.depth`` samples, ``task.queued`` values and
-    ``task.started`` decrements, grows by at least *exhaustion_min_growth* = 5 items over a
+    The run-queue depth (``routilux.trace.pool_series``) grows by at least
+    *exhaustion_min_growth* = 5 items over a
     window of *exhaustion_window_s* = 1.0 s without draining to 0, while arrivals
     (``task.queued``) outnumber completions (``task.finished``) in each quarter
-    (``EXHAUSTION_PARTS``) of that window. The fix uses Little's law: threads needed =
+    (``EXHAUSTION_PARTS``) of that window, and the queue it built makes an arrival wait
+    at least *exhaustion_wait_s* (peak depth / completion rate). The fix uses Little's law: threads needed =
     arrival rate x mean service time (``task.finished`` durations); the pool size it
     suggests is that times ``LITTLE_HEADROOM`` (at least the pool + 1; none when the pool
     already has the threads needed: then they are not delivering). It also names
-    backpressure (``Runtime(max_queue_size=...)`` with ``post(block=True)``). A one-off
-    burst that then drains, and a queue held steady by backpressure, are not reported.
+    backpressure (``Runtime(max_queue_size=...)`` with ``post(block=True)``). Failing that,
+    a *backlog*: the queue never empties for *exhaustion_backlog_s* = 3.0 s while every
+    pool thread is busy (90% of the time) and its activations wait at least
+    *exhaustion_wait_s* = 1.0 s (95th percentile): a burst of posts worked off far slower
+    than it came. A burst that drains sooner or moves faster, and a queue held steady by
+    backpressure, are not reported.
 
 ``barrier``
     All-slots-ready routines (``barrier.wait``/``barrier.release``). (1) A release joining
@@ -77,6 +88,7 @@ docs/diagnostics.md has the same in longer form, with examples.
 from __future__ import annotations
 
 import bisect
+import itertools
 import linecache
 import math
 import os
@@ -95,7 +107,16 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._lock_order import detect_lock_order
-from .trace import TraceEvent, Tracer
+from .trace import (
+    LANE_POOL,
+    LANES,
+    PoolCounter,
+    PoolSample,
+    TraceEvent,
+    Tracer,
+    _source_events,
+    _task_spans,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -131,14 +152,17 @@ DEFAULT_THRESHOLDS: Mapping[str, int | float] = MappingProxyType({
     "blocking_min_s": 0.1,  # seconds; shorter tasks never count as blocking
     "blocking_queue_wait_s": 0.05,  # seconds another activation's queue wait must overlap
     "blocking_min_peers": 3,  # finished peers a routine needs for its own median
-    "blocking_lone_s": 1.0,  # seconds a lone outlier with no waiting stack must run
+    "blocking_lone_s": 1.0,  # seconds an outlier (far longer than its routine's median) must run
     "exhaustion_window_s": 1.0,  # seconds the queue must keep growing
     "exhaustion_min_growth": 5,  # items the queue must grow by within each window
+    "exhaustion_backlog_s": 3.0,  # seconds a saturated pool must keep a backlog
+    "exhaustion_wait_s": 1.0,  # seconds activations of that backlog waited (95th percentile)
     "barrier_backlog": 50,  # items one slot may run ahead of the emptiest slot
     "barrier_starved_items": 5,  # items piled in a never-released barrier's slot
 })
 """Every threshold ``diagnose`` accepts, with its default (see the module docstring)."""
 
+_POOL_LANES = frozenset({LANE_POOL})
 EXHAUSTION_PARTS = 4  # arrivals must beat completions in each of this many parts of a window
 LITTLE_HEADROOM = 1.2  # pool size recommended = ceil(arrival rate x service time x this)
 MAX_EVENTS = 50  # seqs kept in Finding.events (the first ones)
@@ -305,43 +329,21 @@ class _Span(NamedTuple):
     evs: tuple[TraceEvent, ...]
 
 
-def _tasks(events: Sequence[TraceEvent], now_ns: int) -> list[_Span]:
-    """Pair ``task.started``/``task.finished`` per thread and activation (job, routine).
+def _tasks(events: Sequence[TraceEvent], now_ns: int, lanes: frozenset[str] = frozenset(LANES),
+           ) -> list[_Span]:
+    """The tasks ``routilux.trace.task_spans`` rebuilds, on the given lanes, by start.
 
-    Keyed by activation too, not the thread alone: coroutine logic interleaves many tasks
-    on the one event-loop lane. Unfinished tasks end at now_ns.
+    Blocking and exhaustion look at ``"pool"`` lanes only: a coroutine awaiting on the
+    event loop's lane, or logic on a remote lane, holds no pool thread (issue 12).
     """
-    open_: dict[tuple[int, str, str | None, str | None], TraceEvent] = {}
-    spans: list[_Span] = []
-    for e in events:
-        if e.kind == "task.started":
-            key = (e.thread, e.thread_name, e.job_id, e.routine)
-            prev = open_.pop(key, None)
-            if prev is not None:  # its finish was lost: close it where the next one starts
-                spans.append(_Span(prev.thread, prev.thread_name, prev.routine, prev.job_id,
-                                   prev.ts_ns, e.ts_ns, (e.ts_ns - prev.ts_ns) / 1e9, True,
-                                   (prev,)))
-            open_[key] = e
-        elif e.kind == "task.finished":
-            key = (e.thread, e.thread_name, e.job_id, e.routine)
-            start = open_.pop(key, None)
-            dur = float(e.value) if isinstance(e.value, (int, float)) else None
-            if start is not None and start.routine == e.routine:
-                if dur is None:
-                    dur = (e.ts_ns - start.ts_ns) / 1e9
-                spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id, start.ts_ns,
-                                   e.ts_ns, dur, True, (start, e)))
-            else:
-                if start is not None:
-                    open_[key] = start
-                if dur is not None:  # the start was dropped: rebuild it from the run time
-                    spans.append(_Span(e.thread, e.thread_name, e.routine, e.job_id,
-                                       e.ts_ns - int(dur * 1e9), e.ts_ns, dur, True, (e,)))
-    for s in open_.values():
-        end = max(now_ns, s.ts_ns)
-        spans.append(_Span(s.thread, s.thread_name, s.routine, s.job_id, s.ts_ns, end,
-                           (end - s.ts_ns) / 1e9, False, (s,)))
-    spans.sort(key=lambda s: s.start_ns)
+    by_seq = {e.seq: e for e in events if e.kind in ("task.started", "task.finished")}
+    spans = []
+    for t in _task_spans(events, now_ns):
+        if t.lane not in lanes:
+            continue
+        evs = tuple(by_seq[q] for q in (t.start_seq, t.end_seq) if q in by_seq)
+        spans.append(_Span(t.thread, t.thread_name, t.routine, t.job_id, t.start_ns, t.end_ns,
+                           t.run_s, t.finished, evs))
     return spans
 
 
@@ -382,32 +384,56 @@ def _queue_waits(events: Sequence[TraceEvent], now_ns: int) -> list[_Wait]:
     return waits
 
 
-def _pool_size(events: Sequence[TraceEvent], statistics: Any) -> int | None:
-    for e in reversed(events):
-        if e.kind == "queue.depth" and isinstance(e.detail, Mapping) and "size" in e.detail:
-            return int(e.detail["size"])
-        if e.kind == "pool.resize" and isinstance(e.value, (int, float)):
-            return int(e.value)
+def _pool_size(events: Sequence[TraceEvent], statistics: Any,
+               series: Sequence[PoolSample] | None = None) -> int | None:
+    """The pool's size as of the trace's end (``pool_series``), else the runtime's."""
+    if series is None:
+        series = PoolCounter().feed(events)
+    if series and series[-1].size:
+        return int(series[-1].size)
     size = getattr(statistics, "pool_size", None)
     return int(size) if size else None
 
 
-def _saturated(e: TraceEvent) -> bool:
-    """A ``queue.depth`` sample showing activations queued while every thread was busy."""
-    if not isinstance(e.value, (int, float)) or e.value <= 0:
-        return False
-    d = e.detail
-    if isinstance(d, Mapping) and "busy" in d and "size" in d:
-        return d["busy"] >= d["size"]
-    return True
+STALL_FACTOR = 1.3  # a gap between monitor samples this many intervals long is a stall
+UNDISPATCHED_SHARE = 0.5  # an outlier's time with idle threads and queued work: not blocking
 
 
-def _sample_size(e: TraceEvent, default: int | None) -> int:
-    """The pool size a ``queue.depth`` sample reports (else ``default``, else 1)."""
-    d = e.detail
-    if isinstance(d, Mapping) and isinstance(d.get("size"), (int, float)):
-        return int(d["size"])
-    return default or 1
+def _process_stalls(events: Sequence[TraceEvent]) -> list[tuple[int, int]]:
+    """When the whole process was descheduled: the runtime's monitor missed its tick.
+
+    The monitor records ``queue.depth`` every ~100 ms from its own thread, whatever the
+    pool does; a thread blocked in logic (sleep, I/O, a lock) does not delay it. When the
+    gap to the next sample is over ``STALL_FACTOR`` intervals, the process did not run
+    from the tick it missed to the sample that came: on a loaded machine (issue 12, two
+    CPU hogs) that stretched 20 ms tasks to 0.2 s on every thread at once. The interval is
+    the median gap; a trace with fewer than three samples has no stalls.
+    """
+    ticks = [e.ts_ns for e in events if e.kind == "queue.depth"]
+    if len(ticks) < 3:
+        return []
+    ticks.sort()
+    interval = _stats.median(b - a for a, b in itertools.pairwise(ticks))
+    if interval <= 0:
+        return []
+    stalls = [(a + int(interval), b) for a, b in itertools.pairwise(ticks)
+              if b - a > STALL_FACTOR * interval]
+    end = max(e.ts_ns for e in events)  # the monitor missed its ticks up to the trace's end
+    if end - ticks[-1] > STALL_FACTOR * interval:
+        stalls.append((ticks[-1] + int(interval), end))
+    return stalls
+
+
+def _overlap_s(intervals: Sequence[tuple[int, int]], start: int, end: int) -> float:
+    """Seconds of [start, end] covered by ``intervals`` (disjoint, sorted)."""
+    total = 0
+    for a, b in intervals:
+        if b <= start:
+            continue
+        if a >= end:
+            break
+        total += min(b, end) - max(a, start)
+    return total / 1e9
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,16 +537,24 @@ def detect_blocking(
         return []
     if now_ns is None:
         now_ns = max(e.ts_ns for e in events)
-    spans = _tasks(events, now_ns)
+    stalls = _process_stalls(events)
+    stalled: dict[tuple[int, str, int], float] = {}
+    spans = []
+    for s in _tasks(events, now_ns, _POOL_LANES):
+        lost = _overlap_s(stalls, s.start_ns, s.end_ns)
+        if lost > 0:  # judge the time the process ran, not the time it was descheduled
+            stalled[(s.thread, s.thread_name, s.start_ns)] = lost
+            s = s._replace(dur_s=max(0.0, s.dur_s - lost))
+        spans.append(s)
     long_spans = [s for s in spans if s.dur_s >= blocking_min_s]
     if not long_spans:
         return []
     waits = _queue_waits(events, now_ns)
     wait_ends = [w.end_ns for w in waits]
     max_wait_ns = max((w.end_ns - w.begin_ns for w in waits), default=0)
-    samples = [e for e in events if e.kind == "queue.depth"]
-    sample_ts = [e.ts_ns for e in samples]
-    size = _pool_size(events, statistics)
+    series = PoolCounter().feed(events)  # = routilux.trace.pool_series(events)
+    series_ts = [p.ts_ns for p in series]
+    size = _pool_size(events, statistics, series)
     by_routine: dict[Any, list[float]] = defaultdict(list)
     for s in spans:
         if s.finished:
@@ -549,6 +583,19 @@ def detect_blocking(
         mid = n // 2
         return nth(mid) if n % 2 else (nth(mid - 1) + nth(mid)) / 2
 
+    def undispatched(span: _Span) -> float:
+        """The share of ``span`` during which a pool thread was idle while work queued."""
+        k = max(0, bisect.bisect_right(series_ts, span.start_ns) - 1)
+        idle_ns = 0
+        while k < len(series) and series[k].ts_ns < span.end_ns:
+            p = series[k]
+            nxt = series[k + 1].ts_ns if k + 1 < len(series) else span.end_ns
+            lo, hi = max(p.ts_ns, span.start_ns), min(nxt, span.end_ns)
+            if hi > lo and p.queued > 0 and p.size and p.busy < p.size:
+                idle_ns += hi - lo
+            k += 1
+        return idle_ns / max(1, span.end_ns - span.start_ns)
+
     def long_running_at(ts: int) -> int:
         return bisect.bisect_right(long_starts, ts) - bisect.bisect_left(long_ends, ts)
 
@@ -569,25 +616,37 @@ def detect_blocking(
     flagged: dict[Any, list[tuple[_Span, str, float | None, int, list[TraceEvent]]]] = \
         defaultdict(list)
     for span in long_spans:
-        i = bisect.bisect_left(sample_ts, span.start_ns)
-        j = bisect.bisect_right(sample_ts, span.end_ns)
-        full = [e for e in samples[i:j] if _saturated(e)]
-        ref = median_without(by_routine.get(span.routine, []), span)
-        if ref is None:
-            ref = median_without(every, span)
+        # The pool as it was while the task ran: from the sample in effect at its start.
+        i = max(0, bisect.bisect_right(series_ts, span.start_ns) - 1)
+        j = bisect.bisect_right(series_ts, span.end_ns)
+        full = [p for p in series[i:j] if p.queued > 0 and p.size and p.busy >= p.size]
+        own = median_without(by_routine.get(span.routine, []), span)
+        ref = own if own is not None else median_without(every, span)
         if ref is not None and span.dur_s >= blocking_ratio * ref:
             shape = "outlier"
+            if span.dur_s < blocking_lone_s:
+                # A short task stretched tenfold: on a loaded machine the scheduler alone
+                # does that (a 20 ms sleep took 0.55 s beside two CPU hogs, its stack still
+                # in time.sleep), so an outlier must hold its thread blocking_lone_s.
+                continue
+            if undispatched(span) >= UNDISPATCHED_SHARE:
+                # Threads sat idle with work queued meanwhile: the queue waited for the
+                # scheduler to run them (a loaded machine), not for this task (issue 12).
+                continue
+        elif own is not None and own < blocking_min_s:
+            continue  # its routine's tasks are short: a few stretched ones are not "all long"
         else:  # no short peers: did long tasks hold every thread while the queue waited?
-            full = [e for e in full if long_running_at(e.ts_ns) >= _sample_size(e, size)]
+            full = [p for p in full
+                    if long_running_at(max(p.ts_ns, span.start_ns)) >= (p.size or 1)]
             if not full:
                 continue
             shape = "saturated"
         # Saturated samples already give the queue depth: then a few waiters suffice.
         waiters = waiters_of(span, 10 if full else WAITERS_CAP)
-        waiting = max(len(waiters), max((int(e.value) for e in full), default=0))
+        waiting = max(len(waiters), max((p.queued for p in full), default=0))
         if waiting <= 0:
             continue  # nobody waited behind it: it cost a thread, not a queue
-        support = list(span.evs) + [w.ev for w in waiters[:10]] + full[:10]
+        support = list(span.evs) + [w.ev for w in waiters[:10]]
         flagged[span.routine].append((span, shape, ref, waiting, support))
     if not flagged:
         return []
@@ -616,11 +675,6 @@ def detect_blocking(
                 stack = live[s.thread]["stack"]
                 break
         where, is_waiting = _where(stack)
-        if len(hits) == 1 and shape == "outlier" and not is_waiting \
-                and span.dur_s < blocking_lone_s:
-            # One slow task whose stack shows no blocking call: on a loaded machine a
-            # descheduled thread looks like this (a 4 ms task took 0.1 s); no false alarm.
-            continue
         any_outlier = any(h[1] == "outlier" for h in hits)
         unfinished = sum(1 for h in hits if not h[0].finished)
         so_far = "" if span.finished else " so far"
@@ -631,6 +685,9 @@ def detect_blocking(
         else:
             head = (f"Routine {routine!r} held all {size or 'the'} pool threads with tasks "
                     f"of up to {_fmt_s(span.dur_s)}{so_far}")
+        lost = stalled.get((span.thread, span.thread_name, span.start_ns), 0.0)
+        if lost:
+            head += f" (not counting {_fmt_s(lost)} the whole process was stalled)"
         title = f"{head} while {waiting} activation{'s' * (waiting != 1)} waited in the queue"
         if where:
             title += f"; it {'blocks' if is_waiting else 'was'} at {where}"
@@ -656,7 +713,7 @@ def detect_blocking(
              "waiting": waiting, "pool_size": size, "shape": shape if not any_outlier
              else "outlier", "thread": span.thread_name, "job_id": span.job_id,
              "where": where, "stack": list(stack)[-5:] if isinstance(stack, (list, tuple))
-             else None},
+             else None, "stalled_s": round(lost, 4)},
             fix, _seqs(support), key=f"blocking:{routine}",
         ))
     return findings
@@ -718,47 +775,31 @@ def detect_pool_exhaustion(
     *,
     exhaustion_window_s: float = DEFAULT_THRESHOLDS["exhaustion_window_s"],
     exhaustion_min_growth: int = DEFAULT_THRESHOLDS["exhaustion_min_growth"],  # type: ignore[assignment]
+    exhaustion_backlog_s: float = DEFAULT_THRESHOLDS["exhaustion_backlog_s"],
+    exhaustion_wait_s: float = DEFAULT_THRESHOLDS["exhaustion_wait_s"],
 ) -> list[Finding]:
-    """A run queue that keeps growing because activations arrive faster than they finish.
+    """A run queue that keeps growing because activations arrive faster than they finish,
+    or a backlog a saturated pool takes seconds to drain while activations wait.
 
     Args:
         events: trace events in seq order.
         statistics: a ``RuntimeStatistics`` (for the pool size when no sample has it).
-        exhaustion_window_s / exhaustion_min_growth: see the module docstring.
+        exhaustion_window_s / exhaustion_min_growth / exhaustion_backlog_s /
+            exhaustion_wait_s: see the module docstring.
     """
-    # The depth after each event that changes or measures it.
-    ts: list[int] = []
-    depth: list[int] = []
-    evs: list[TraceEvent] = []
-    arrivals: list[int] = []  # cumulative task.queued count up to each point
-    finishes: list[int] = []  # cumulative task.finished count
-    d = n_arr = n_fin = 0
-    for e in events:
-        kind = e.kind
-        if kind == "task.queued":
-            n_arr += 1
-            d = int(e.value) if isinstance(e.value, (int, float)) else d + 1
-        elif kind == "task.started":
-            d = max(d - 1, 0)
-        elif kind == "queue.depth" and isinstance(e.value, (int, float)):
-            d = int(e.value)
-        elif kind == "task.finished":
-            n_fin += 1
-            continue
-        else:
-            continue
-        ts.append(e.ts_ns)
-        depth.append(d)
-        evs.append(e)
-        arrivals.append(n_arr)
-        finishes.append(n_fin)
-    n = len(ts)
+    # The run-queue depth at each change: the exact series the charts draw (issue 12).
+    series = PoolCounter().feed(events)
+    n = len(series)
     if n < 2:
         return []
+    ts = [p.ts_ns for p in series]
+    depth = [p.queued for p in series]
     window_ns = int(exhaustion_window_s * 1e9)
     part_ns = window_ns // EXHAUSTION_PARTS
     arr_ts = sorted(e.ts_ns for e in events if e.kind == "task.queued")
     fin_ts = sorted(e.ts_ns for e in events if e.kind == "task.finished")
+    arrivals = [bisect.bisect_right(arr_ts, t) for t in ts]  # task.queued up to each point
+    finishes = [bisect.bisect_right(fin_ts, t) for t in ts]  # task.finished up to each point
 
     def count(stamps: list[int], a: int, b: int) -> int:  # stamps in (a, b]
         return bisect.bisect_right(stamps, b) - bisect.bisect_right(stamps, a)
@@ -788,7 +829,7 @@ def detect_pool_exhaustion(
         if depth[j] - depth[i] >= exhaustion_min_growth and lagging(ts[i]):
             rising.append((i, j))
     if not rising:
-        return []
+        return _backlog(events, statistics, series, exhaustion_backlog_s, exhaustion_wait_s)
     # Merge overlapping windows; report the longest stretch.
     merged: list[list[int]] = []
     for i, j in rising:
@@ -807,11 +848,13 @@ def detect_pool_exhaustion(
     mean_s = _stats.fmean(service) if service else None
     lam = (arrivals[j] - arrivals[i]) / dur_s
     mu = (finishes[j] - finishes[i]) / dur_s
-    size = next((int(e.detail["size"]) for e in reversed(evs[i:j + 1])
-                 if e.kind == "queue.depth" and isinstance(e.detail, Mapping)
-                 and "size" in e.detail), None) or _pool_size(events, statistics)
+    size = series[j].size or _pool_size(events, statistics, series)
     needed = lam * mean_s if mean_s is not None else None
     peak = max(depth[i:j + 1])
+    if mu > 0 and peak / mu < exhaustion_wait_s:
+        # It fell behind, but the queue it built costs an arrival less than
+        # exhaustion_wait_s: on a loaded machine a pool sized by Little's law does that.
+        return _backlog(events, statistics, series, exhaustion_backlog_s, exhaustion_wait_s)
     rec = None
     if needed is not None and (size is None or needed > size):
         rec = max(math.ceil(needed * LITTLE_HEADROOM), (size or 0) + 1)
@@ -848,7 +891,7 @@ def detect_pool_exhaustion(
         fix += (f" Backpressure is already on (max_queue_size={limit}) and the queue reached "
                 "it, so producers now wait: what remains is the pool size.")
     severe = peak >= 10 * (size or 1) or dur_s >= 3 * exhaustion_window_s
-    support = [evs[k] for k in range(i, j + 1) if evs[k].kind == "queue.depth"] or evs[i:j + 1]
+    support = [e for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1]
     return [Finding(
         "pool_exhaustion", "high" if severe else "medium", title,
         {"start_depth": depth[i], "end_depth": depth[j], "peak_depth": peak,
@@ -857,6 +900,92 @@ def detect_pool_exhaustion(
          "mean_service_s": None if mean_s is None else round(mean_s, 6),
          "pool_size": size, "needed_threads": None if needed is None else round(needed, 2),
          "recommended_pool_size": rec, "stretches": len(merged)},
+        fix, _seqs(support), key="pool_exhaustion",
+    )]
+
+
+BACKLOG_SATURATION = 0.9  # share of a backlog's time every pool thread must be busy
+
+
+def _backlog(events: Sequence[TraceEvent], statistics: Any, series: Sequence[PoolSample],
+             backlog_s: float, wait_s: float) -> list[Finding]:
+    """A burst the pool drains for seconds: the queue never empties, every thread stays busy,
+    and activations wait far longer than they run (a job's latency is mostly queue wait).
+
+    The growth rule misses this when the arrivals came in one burst (``post`` in a loop):
+    the queue grew for a moment only, then the pool needed seconds to work it off.
+    """
+    stretches: list[tuple[int, int]] = []  # samples i..j of one never-empty queue
+    i = None
+    for k, p in enumerate(series):
+        if p.queued > 0 and i is None:
+            i = k
+        elif p.queued == 0 and i is not None:
+            stretches.append((i, k))
+            i = None
+    if i is not None:
+        stretches.append((i, len(series) - 1))
+    best = None
+    for i, j in stretches:
+        t0, t1 = series[i].ts_ns, series[j].ts_ns
+        dur_s = (t1 - t0) / 1e9
+        if dur_s < backlog_s:
+            continue
+        full_ns = sum(series[k + 1].ts_ns - series[k].ts_ns for k in range(i, j)
+                      if series[k].size and series[k].busy >= series[k].size)
+        if full_ns < BACKLOG_SATURATION * (t1 - t0):
+            continue  # threads sat idle with work queued: not a pool too small for the load
+        if best is None or dur_s > best[2]:
+            best = (i, j, dur_s)
+    if best is None:
+        return []
+    i, j, dur_s = best
+    t0, t1 = series[i].ts_ns, series[j].ts_ns
+    spans = [s for s in _tasks(events, t1, _POOL_LANES) if t0 <= s.start_ns <= t1]
+    # Time the whole process was stalled is no one's wait for a thread (see blocking).
+    stalls = _process_stalls(events)
+    dur_s -= _overlap_s(stalls, t0, t1)
+    if dur_s < backlog_s:
+        return []
+    waits = sorted(
+        max(0.0, w - _overlap_s(stalls, s.start_ns - int(w * 1e9), s.start_ns))
+        for s in spans if s.evs and s.evs[0].kind == "task.started"
+        and isinstance(s.evs[0].value, (int, float)) for w in (float(s.evs[0].value),))
+    if not waits:
+        return []
+    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
+    if p95 < wait_s:
+        return []  # a backlog, but one that moves quickly (bounded by backpressure, say)
+    service = [s.dur_s for s in spans if s.finished]
+    mean_s = _stats.fmean(service) if service else None
+    size = series[i].size or _pool_size(events, statistics, series)
+    peak = max(p.queued for p in series[i:j + 1])
+    arrivals = sum(1 for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1)
+    lam, mu = arrivals / dur_s, len(service) / dur_s
+    rec = max(size + 1, math.ceil(size * p95 / wait_s)) if size else None
+    work = f" for {_fmt_s(mean_s)} of work each" if mean_s is not None else ""
+    title = (f"Pool exhausted: all {size} threads stayed busy for {dur_s:.1f} s while up to "
+             f"{peak} activations waited in the run queue; they waited {_fmt_s(p95)} "
+             f"(95th percentile){work}")
+    fix = (
+        f"Jobs spent their latency waiting for a thread, not running: the pool of {size} "
+        "works off a burst of posts far slower than it arrived. If the logic waits on I/O, "
+        "a larger pool drains it proportionally faster: "
+        + (f"Runtime(thread_pool_size={rec}) or runtime.resize({rec}) brings that wait "
+           f"near {wait_s:g} s. " if rec else "enlarge it (runtime.resize(n)). ")
+        + "If it is CPU-bound, more threads will not help (the GIL); then bound the queue: "
+          "Runtime(max_queue_size=...) makes post(block=True) wait for room, so producers "
+          "slow down instead of jobs queueing for seconds."
+    )
+    support = [e for e in events if e.kind == "task.queued" and t0 <= e.ts_ns <= t1]
+    return [Finding(
+        "pool_exhaustion", "high" if p95 >= 3 * wait_s else "medium", title,
+        {"start_depth": series[i].queued, "end_depth": series[j].queued, "peak_depth": peak,
+         "duration_s": round(dur_s, 3), "arrival_rate": round(lam, 2),
+         "completion_rate": round(mu, 2),
+         "mean_service_s": None if mean_s is None else round(mean_s, 6),
+         "p95_wait_s": round(p95, 4), "pool_size": size, "needed_threads": None,
+         "recommended_pool_size": rec, "stretches": 1, "shape": "backlog"},
         fix, _seqs(support), key="pool_exhaustion",
     )]
 
@@ -1057,7 +1186,8 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     Args:
         source: a ``routilux.Runtime`` (its tracer, ``statistics()``, ``state_writes()``
             and running tasks are used; with tracing off only shared mutable state can be
-            found), a ``Tracer`` (e.g. ``Tracer.load(path)``), or a list of ``TraceEvent``.
+            found), a ``Tracer``, the path of a trace saved by ``Tracer.save``, or an
+            iterable of ``TraceEvent``.
         record: record one ``finding`` event per finding into the tracer, unless a finding
             with the same ``key`` was already recorded there.
         **thresholds: overrides of ``DEFAULT_THRESHOLDS`` by name.
@@ -1067,6 +1197,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
 
     Raises:
         TypeError: ``source`` is none of the above, or an unknown threshold name.
+        FileNotFoundError / ValueError: a path that is not a saved trace.
         ValueError: a threshold out of range.
     """
     th = _check_thresholds(thresholds)
@@ -1075,10 +1206,7 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     writes: Mapping[tuple[str, str], int] | None = None
     running: list[dict[str, Any]] = []
     now_ns: int | None = None
-    if isinstance(source, Tracer):
-        tracer = source
-        events = tracer.read(0)
-    elif callable(getattr(source, "statistics", None)) and hasattr(source, "tracer"):
+    if callable(getattr(source, "statistics", None)) and hasattr(source, "tracer"):
         tracer = source.tracer
         stats = source.statistics()
         writes = source.state_writes() if callable(getattr(source, "state_writes", None)) \
@@ -1087,16 +1215,10 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
             now_ns = time.monotonic_ns()
             running = _live_stacks(source, th["blocking_min_s"])
         events = tracer.read(0) if tracer is not None else []
-    elif isinstance(source, Iterable) and not isinstance(source, (str, bytes, Mapping)):
-        events = list(source)
-        if not all(isinstance(e, TraceEvent) for e in events):
-            raise TypeError("diagnose() got a sequence that is not all TraceEvent records")
-        events.sort(key=lambda e: e.seq)
-    else:
-        raise TypeError(
-            "diagnose() needs a routilux Runtime, a routilux.trace.Tracer or a list of "
-            f"TraceEvent, got {type(source).__name__}"
-        )
+    else:  # a Tracer, a saved trace's path or TraceEvents: read as every trace reader does
+        if isinstance(source, Tracer):
+            tracer = source
+        events = _source_events(source, "diagnose")
     events = [e for e in events if e.kind != "finding"]
     findings: list[Finding] = []
     findings += detect_shared_mutable_state(
@@ -1109,7 +1231,8 @@ def diagnose(source: Any, *, record: bool = False, **thresholds: Any) -> list[Fi
     findings += detect_lock_order(events, stats)
     findings += detect_pool_exhaustion(
         events, stats, exhaustion_window_s=th["exhaustion_window_s"],
-        exhaustion_min_growth=th["exhaustion_min_growth"])
+        exhaustion_min_growth=th["exhaustion_min_growth"],
+        exhaustion_backlog_s=th["exhaustion_backlog_s"], exhaustion_wait_s=th["exhaustion_wait_s"])
     findings += detect_barrier_misuse(
         events, stats, barrier_backlog=th["barrier_backlog"],
         barrier_starved_items=th["barrier_starved_items"])

@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 import os
 import threading
 import time
@@ -50,7 +51,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["EVENT_KINDS", "TraceEvent", "Tracer"]
+__all__ = [
+    "EVENT_KINDS",
+    "LANES",
+    "PoolCounter",
+    "PoolSample",
+    "TaskSpan",
+    "TraceEvent",
+    "Tracer",
+    "pool_series",
+    "task_spans",
+]
 
 _FORMAT_NAME = "routilux-trace"  # the "format" of a saved trace's header line
 _FORMAT_VERSION = 1
@@ -77,6 +88,7 @@ EVENT_KINDS: dict[str, str] = {
     "task.error": "a task's logic raised; detail is 'ExcType: message'",
     "task.sample": "a stack sample of a long-running task; detail is the formatted stack",
     "state.write": "a routine attribute was assigned while its logic ran; name is the attribute",
+    "pool.size": "tracing started; value is the worker pool's size then",
     "pool.resize": "the worker pool changed size; value is the new size, detail the old one",
     "queue.depth": "periodic sample; value is queued activations, detail {busy, size}",
     "lock.wait": "a thread started waiting for a contended traced lock; name is the lock",
@@ -898,3 +910,379 @@ class _ChromeTrace:
                 "args": args,
             }
         )
+
+
+# -- Tasks and the pool over time (one reading shared by every chart and detector) ---------
+
+LOOP_THREAD_NAME = "RoutiluxAsyncLoop"
+"""Default name of the event-loop thread that runs coroutine logic (its trace lane)."""
+
+LANE_POOL, LANE_EXECUTOR, LANE_REMOTE = "pool", "executor", "remote"
+LANES: tuple[str, ...] = (LANE_POOL, LANE_EXECUTOR, LANE_REMOTE)
+"""Where a task ran: on a pool thread, on an in-process executor's thread (the event loop:
+coroutines overlap there and hold no pool thread), or in another process or host."""
+
+_REMOTE_IDENT = 1 << 48  # remote lanes use idents from here up (executors/_remote.py)
+_JOB_DROPPED = frozenset({"job.failed", "job.cancelled"})
+
+
+def _lane_of(thread: int, thread_name: str, detail: Any) -> str:
+    """The lane of a task from its ``task.started`` (or, lacking one, ``task.finished``)."""
+    if isinstance(detail, dict) and "executor" in detail:
+        remote = detail.get("pid") is not None or detail.get("address") is not None
+        return LANE_REMOTE if remote else LANE_EXECUTOR
+    if thread >= _REMOTE_IDENT:
+        return LANE_REMOTE
+    if thread_name.startswith(LOOP_THREAD_NAME):
+        return LANE_EXECUTOR  # a trace recorded before task.started named its executor
+    return LANE_POOL
+
+
+def _source_events(source: Any, what: str) -> list[TraceEvent]:
+    """The events of a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an
+    iterable of ``TraceEvent``, in seq order."""
+    if isinstance(source, Tracer):
+        return source.read(0)
+    if isinstance(source, str | os.PathLike):
+        return Tracer.load(source).read(0)
+    if hasattr(source, "tracer") and callable(getattr(source, "statistics", None)):
+        tracer = source.tracer
+        if tracer is None:
+            raise ValueError(
+                f"{what}() needs a trace, and this runtime records none; create it with "
+                "Runtime(trace=True)"
+            )
+        return tracer.read(0)
+    if isinstance(source, Iterable) and not isinstance(source, bytes | dict):
+        events = list(source)
+        bad = next((e for e in events if not isinstance(e, TraceEvent)), None)
+        if bad is not None:
+            raise TypeError(
+                f"{what}() got an iterable that is not all TraceEvent records (found a "
+                f"{type(bad).__name__}); pass Tracer.read() or a Tracer"
+            )
+        events.sort(key=lambda e: e.seq)
+        return events
+    raise TypeError(
+        f"{what}() needs a routilux.trace.Tracer, a traced routilux Runtime, the path of a "
+        f"saved trace or an iterable of TraceEvent, got {type(source).__name__}"
+    )
+
+
+class TaskSpan(NamedTuple):
+    """One task's run, rebuilt from its ``task.started`` / ``task.finished`` events."""
+
+    thread: int
+    """The ident of the lane the logic ran on (see ``TraceEvent.thread``)."""
+    thread_name: str
+    lane: str
+    """One of ``LANES``: ``"pool"`` (held a pool thread), ``"executor"``, ``"remote"``."""
+    routine: str | None
+    job_id: str | None
+    slot: str | None
+    start_ns: int
+    end_ns: int
+    """The ``task.finished`` time; for an unfinished task, ``now_ns`` (or the last event)."""
+    run_s: float
+    """Seconds the logic ran: the ``task.finished`` value, else ``end_ns - start_ns``."""
+    wait_s: float | None
+    """Seconds it waited in the run queue (the ``task.started`` value), if known."""
+    finished: bool
+    error: str | None
+    start_seq: int
+    """Seq of its ``task.started``; 0 when that event was dropped (``start_ns`` is then
+    rebuilt from the run time)."""
+    end_seq: int
+    """Seq of its ``task.finished``; 0 while unfinished."""
+
+
+def task_spans(source: Any, *, now_ns: int | None = None) -> list[TaskSpan]:
+    """Every task of a trace with its lane, run time and outcome, ordered by start.
+
+    A ``task.finished`` closes the open ``task.started`` of the same lane, job, routine
+    and slot; several coroutines of one routine can be open at once on the event loop's
+    lane, so among equals it closes the one whose start is nearest to the finish minus the
+    run time it reports. A task whose start was dropped from the buffer is rebuilt from
+    its run time (``start_seq == 0``); a task still running ends at ``now_ns`` (default:
+    the trace's last timestamp) with ``finished=False``. On a pool thread a new start
+    closes a task whose finish is missing (a thread runs one task at a time).
+
+    Args:
+        source: a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an iterable
+            of ``TraceEvent``.
+        now_ns: where unfinished tasks end.
+
+    Raises:
+        TypeError: ``source`` is none of those.
+        ValueError: a runtime that does not trace.
+    """
+    events = _source_events(source, "task_spans")
+    return _task_spans(events, now_ns)
+
+
+_SPAN_KINDS = frozenset({"task.started", "task.finished", "task.error"})
+_NUM = (int, float)  # bools are ints too: a task's value is never a bool
+
+
+def _task_spans(events: Sequence[Sequence[Any]], now_ns: int | None = None) -> list[TaskSpan]:
+    """``task_spans`` over events (``TraceEvent``s or tuples in field order), in seq order."""
+    # One flat loop over tuples by index (attribute access on a NamedTuple costs more).
+    rows = [r for r in events if r[2] in _SPAN_KINDS]
+    if now_ns is None:
+        now_ns = max((r[1] for r in events), default=0)
+    open_: dict[tuple[Any, ...], list[Sequence[Any]]] = {}
+    pool_open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> its open key
+    errors: dict[tuple[Any, ...], str] = {}
+    lanes: dict[tuple[int, str], str] = {}  # lane of a start without detail, by thread
+    spans: list[TaskSpan] = []
+    append = spans.append
+    for r in rows:
+        seq, ts, kind, thread, thread_name = r[0], r[1], r[2], r[3], r[4]
+        tn = (thread, thread_name)
+        key = (thread, thread_name, r[6], r[7], r[8])
+        if kind == "task.started":
+            detail = r[10]
+            if detail is None:
+                lane = lanes.get(tn)
+                if lane is None:
+                    lane = lanes[tn] = _lane_of(thread, thread_name, None)
+            else:
+                lane = _lane_of(thread, thread_name, detail)
+            if lane == LANE_POOL:
+                prev_key = pool_open.pop(tn, None)
+                if prev_key is not None and open_.get(prev_key):
+                    p = open_[prev_key].pop()  # its finish is missing: close it here
+                    append(TaskSpan(p[3], p[4], lane, p[7], p[6], p[8], p[1], ts,
+                                    (ts - p[1]) / 1e9,
+                                    float(p[9]) if isinstance(p[9], _NUM) else None,
+                                    False, errors.pop(prev_key, None), p[0], 0))
+                pool_open[tn] = key
+            starts = open_.get(key)
+            if starts is None:
+                open_[key] = [r]
+            else:
+                starts.append(r)
+        elif kind == "task.error":
+            errors[key] = str(r[10])
+        else:
+            value = r[9]
+            run = float(value) if isinstance(value, _NUM) else None
+            error = errors.pop(key, None)
+            if isinstance(r[10], str):
+                error = r[10]
+            starts = open_.get(key)
+            if starts:
+                if len(starts) == 1 or run is None:
+                    st = starts.pop(0)
+                else:  # overlapping coroutines: the start this run time points at
+                    guess = ts - int(run * 1e9)
+                    k = min(range(len(starts)), key=lambda i: abs(starts[i][1] - guess))
+                    st = starts.pop(k)
+                lane = lanes.get(tn) if st[10] is None else None
+                if lane is None:
+                    lane = _lane_of(st[3], st[4], st[10])
+                if lane == LANE_POOL and pool_open.get(tn) == key:
+                    del pool_open[tn]
+                append(TaskSpan(st[3], st[4], lane, st[7], st[6], st[8], st[1], ts,
+                                run if run is not None else (ts - st[1]) / 1e9,
+                                float(st[9]) if isinstance(st[9], _NUM) else None,
+                                True, error, st[0], seq))
+            elif run is not None:  # the start was dropped: rebuild it from the run time
+                append(TaskSpan(thread, thread_name, _lane_of(thread, thread_name, None),
+                                r[7], r[6], r[8], ts - int(run * 1e9), ts, run, None, True,
+                                error, 0, seq))
+    for key, starts in open_.items():
+        for st in starts:
+            end = max(now_ns, st[1])
+            append(TaskSpan(st[3], st[4], _lane_of(st[3], st[4], st[10]), st[7], st[6],
+                            st[8], st[1], end, (end - st[1]) / 1e9,
+                            float(st[9]) if isinstance(st[9], _NUM) else None, False,
+                            errors.get(key), st[0], 0))
+    spans.sort(key=_BY_START)
+    return spans
+
+
+_BY_START = operator.itemgetter(6, 12)  # (start_ns, start_seq)
+
+
+class PoolSample(NamedTuple):
+    """The pool from one instant on, until the next sample: what ``pool_series`` returns.
+
+    Immutable (a ``NamedTuple``, as ``TraceEvent`` is: as frozen as a frozen dataclass and
+    far cheaper to build, and a flood makes one per task event).
+    """
+
+    ts_ns: int
+    """``time.monotonic_ns()`` from which these counts hold."""
+    busy: int
+    """Tasks on pool threads between their ``task.started`` and ``task.finished`` (a
+    thread waiting for a lock or at a barrier inside logic is busy; coroutines on the event
+    loop's lane and remote lanes hold no pool thread)."""
+    queued: int
+    """Activations between their ``task.queued`` and ``task.started``."""
+    size: int | None
+    """The pool's size (``None`` until the trace says)."""
+
+
+_POOL_KINDS = frozenset({
+    "task.started", "task.finished", "task.queued", "pool.size", "pool.resize",
+    "queue.depth", "job.failed", "job.cancelled",
+})
+_BY_TIME = operator.itemgetter(1, 0)  # (ts_ns, seq)
+_UNSET = object()
+
+
+class PoolCounter:
+    """Folds trace events into ``PoolSample``s incrementally (``pool_series`` in pieces).
+
+    For a live reader (the dashboard) that reads the trace by cursor: ``feed`` each batch
+    and get the samples it adds. Each batch is taken in time order (``ts_ns``, then seq);
+    an event older than the last sample (a remote task's start arriving late) counts from
+    the last sample's time, so samples never go back in time.
+
+    Rules, the same as ``pool_series``:
+
+    - busy: +1 at a ``task.started`` on a pool lane (``task_spans`` lanes), -1 at its
+      ``task.finished``. A finish whose start was dropped changes nothing; a new start on
+      a pool thread that still has one open replaces it (a thread runs one task at a time).
+    - queued: +1 at ``task.queued``, -1 at the ``task.started`` of the same job, routine
+      and slot on any lane. A start that lands before its ``task.queued`` (the runtime
+      records the queueing after handing the task over) cancels that ``task.queued``
+      instead; a start with no ``task.queued`` at all (it was dropped) changes nothing.
+      Activations still queued when their job fails or is cancelled leave the count at
+      the ``job.failed`` / ``job.cancelled``: the runtime drops them unstarted.
+    - size: the ``pool.size`` value (recorded when tracing starts), then each
+      ``pool.resize``; until either is seen, the first ``queue.depth`` sample's size.
+
+    Args:
+        size: the pool size to assume until the trace says (default unknown: ``None``).
+    """
+
+    __slots__ = ("_busy", "_credit", "_lanes", "_last", "_open", "_pending", "_queued",
+                 "_size", "_size_known")
+
+    def __init__(self, size: int | None = None) -> None:
+        self._busy = 0
+        self._queued = 0
+        self._size = size
+        self._size_known = False  # a pool.size / pool.resize was seen
+        self._open: dict[tuple[int, str], tuple[Any, ...]] = {}  # pool thread -> open key
+        self._pending: dict[tuple[Any, ...], int] = {}  # (job, routine, slot) -> queued
+        self._credit: dict[tuple[Any, ...], int] = {}  # started before their task.queued
+        self._lanes: dict[tuple[int, str], bool] = {}  # (thread, name) -> a pool lane
+        self._last: PoolSample | None = None
+
+    @property
+    def last(self) -> PoolSample | None:
+        """The newest sample (the pool as of the last event fed), or None before any."""
+        return self._last
+
+    def feed(self, events: Iterable[Sequence[Any]]) -> list[PoolSample]:
+        """Fold ``events`` (``TraceEvent``s or tuples in their field order); the new samples.
+
+        The first event about the pool starts the series with a sample (the state after
+        it). After that a sample is added only when a count changes; changes at one
+        instant make one sample.
+        """
+        # One flat loop with locals: the live dashboard folds every event through here.
+        rows = [r for r in events if r[2] in _POOL_KINDS]
+        rows.sort(key=_BY_TIME)
+        out: list[PoolSample] = []
+        busy, queued, size = self._busy, self._queued, self._size
+        open_, pending, credit, lanes = self._open, self._pending, self._credit, self._lanes
+        last = self._last
+        if last is None:
+            lts, lb, lq, ls = None, _UNSET, _UNSET, _UNSET
+        else:
+            lts, lb, lq, ls = last
+        for row in rows:
+            ts, kind = row[1], row[2]
+            if kind == "task.started":
+                thread, name, detail = row[3], row[4], row[10]
+                key = (row[6], row[7], row[8])
+                if detail is None:
+                    pool = lanes.get((thread, name))
+                    if pool is None:
+                        pool = lanes[(thread, name)] = \
+                            _lane_of(thread, name, None) == LANE_POOL
+                else:
+                    pool = _lane_of(thread, name, detail) == LANE_POOL
+                if pool:
+                    if (thread, name) not in open_:
+                        busy += 1
+                    open_[(thread, name)] = key
+                n = pending.get(key)
+                if n:
+                    queued -= 1
+                    if n > 1:
+                        pending[key] = n - 1
+                    else:
+                        del pending[key]
+                else:
+                    credit[key] = credit.get(key, 0) + 1
+            elif kind == "task.finished":
+                tn = (row[3], row[4])
+                if open_.get(tn) == (row[6], row[7], row[8]):
+                    del open_[tn]
+                    busy -= 1
+            elif kind == "task.queued":
+                key = (row[6], row[7], row[8])
+                c = credit.get(key)
+                if c:
+                    credit[key] = c - 1
+                else:
+                    pending[key] = pending.get(key, 0) + 1
+                    queued += 1
+            elif kind == "pool.size" or kind == "pool.resize":
+                value = row[9]
+                if isinstance(value, _NUM) and value >= 1:
+                    size = int(value)
+                    self._size_known = True
+            elif kind == "queue.depth":
+                detail = row[10]
+                if not self._size_known and size is None and isinstance(detail, dict) \
+                        and isinstance(detail.get("size"), _NUM):
+                    size = int(detail["size"])
+            else:  # job.failed / job.cancelled: its queued activations are dropped
+                job = row[6]
+                for key in [k for k in pending if k[0] == job]:
+                    queued -= pending.pop(key)
+            if busy != lb or queued != lq or size != ls:
+                if lts is not None and ts < lts:
+                    ts = lts  # never back in time (a late remote start)
+                sample = PoolSample(ts, busy, queued, size)
+                if out and out[-1][0] == ts:
+                    out[-1] = sample  # several changes at one instant: the state after all
+                    if len(out) > 1 and out[-2][1:] == sample[1:]:
+                        out.pop()  # ... which undid each other
+                        sample = out[-1]
+                else:
+                    out.append(sample)
+                lts, lb, lq, ls = sample
+        self._busy, self._queued, self._size = busy, queued, size
+        if out:
+            self._last = out[-1]
+        return out
+
+
+def pool_series(source: Any) -> list[PoolSample]:
+    """Busy threads, queued activations and pool size over a trace: one sample per change.
+
+    Exact: at every instant the sample in effect equals what the task events say (the
+    rules are ``PoolCounter``'s), unlike the ``queue.depth`` samples, which are taken every
+    ~100 ms and miss what happens between. Every chart of the pool and the detectors read
+    this series.
+
+    Args:
+        source: a ``Tracer``, a traced ``Runtime``, a saved trace's path, or an iterable
+            of ``TraceEvent``.
+
+    Returns:
+        ``PoolSample``s in time order; the first at the first event about the pool (the
+        state after it), then one per change. Empty for a trace without such events.
+
+    Raises:
+        TypeError: ``source`` is none of those.
+        ValueError: a runtime that does not trace.
+    """
+    return PoolCounter().feed(_source_events(source, "pool_series"))

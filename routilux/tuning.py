@@ -57,7 +57,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .trace import TraceEvent, Tracer
+from .diagnostics import LITTLE_HEADROOM
+from .trace import PoolCounter, PoolSample, TraceEvent, Tracer, _source_events, _task_spans
 
 if TYPE_CHECKING:
     import pandas
@@ -91,7 +92,6 @@ MIN_SPREAD = 1.5  # concurrency must vary this much (max/min) to judge the slope
 MIN_TASKS_FOR_SLOPE = 4
 GIL_PARALLELISM = 1.5  # effective parallelism below this: only ~1 thread works at a time
 IO_FACTOR = 1.25  # effective parallelism above cpu_count * this: the threads mostly wait
-LITTLE_HEADROOM = 1.2  # pool = busy threads (Little's law) x this, rounded, at least
 WAITING_CPU_SHARE = 0.15  # CPU time / thread time below this: the threads mostly wait
 
 
@@ -111,29 +111,11 @@ def _require_pandas(what: str) -> Any:
 # ---------------------------------------------------------------------------------------
 def _events(trace: Any, what: str) -> tuple[list[TraceEvent], int]:
     """The events of a Tracer, a saved trace file, a traced Runtime or a list; and drops."""
-    if isinstance(trace, Tracer):
-        return trace.read(0), trace.dropped
     if isinstance(trace, (str, os.PathLike)):
-        tracer = Tracer.load(trace)
-        return tracer.read(0), tracer.dropped
-    if callable(getattr(trace, "statistics", None)) and hasattr(trace, "tracer"):
-        tracer = trace.tracer
-        if tracer is None:
-            raise ValueError(
-                f"{what}() needs a trace, and this runtime records none; create it with "
-                "Runtime(trace=True)"
-            )
-        return tracer.read(0), tracer.dropped
-    if isinstance(trace, Iterable) and not isinstance(trace, (bytes, Mapping)):
-        events = list(trace)
-        if not all(isinstance(e, TraceEvent) for e in events):
-            raise TypeError(f"{what}() got a sequence that is not all TraceEvent records")
-        events.sort(key=lambda e: e.seq)
-        return events, 0
-    raise TypeError(
-        f"{what}() needs a routilux.trace.Tracer, the path of a saved trace, a traced "
-        f"Runtime or a list of TraceEvent, got {type(trace).__name__}"
-    )
+        trace = Tracer.load(trace)
+    events = _source_events(trace, what)  # the one reader every trace consumer shares
+    tracer = trace if isinstance(trace, Tracer) else getattr(trace, "tracer", None)
+    return events, tracer.dropped if isinstance(tracer, Tracer) else 0
 
 
 @dataclass
@@ -163,20 +145,35 @@ class _Recording:
     first_ns: int | None  # first job.posted or task release
     last_ns: int | None  # last task end
     unfinished: int
-    sizes: list[tuple[int, int]]  # (ts_ns, pool size) steps, from pool.resize / queue.depth
+    sizes: list[tuple[int, int]]  # (ts_ns, pool size) changes after initial_size
     initial_size: int | None
     busy: _Busy  # tasks running over time
+    series: list[PoolSample]  # routilux.trace.pool_series: busy pool threads, queue, size
 
 
 def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
-    """Tasks with their causal parents, job post times and the pool size over time."""
+    """Tasks with their causal parents, job post times and the pool size over time.
+
+    Tasks come from ``routilux.trace.task_spans``, which pairs starts and finishes per
+    lane *and* activation: two coroutines interleaved on the event loop's lane each keep
+    their own run time (pairing by thread alone gave one of them the other's end).
+    """
+    spans = _task_spans(events)
     tasks: list[_Task] = []
-    running: dict[tuple[int, str], int] = {}  # thread -> index of the task it runs
+    by_start: dict[int, int] = {}  # task.started seq -> task index
+    by_end: dict[int, int] = {}  # task.finished seq -> task index
+    for span in spans:
+        index = len(tasks)
+        tasks.append(_Task(span.job_id, span.routine, span.start_ns, span.wait_s or 0.0,
+                           span.end_ns, span.run_s))
+        if span.start_seq:
+            by_start[span.start_seq] = index
+        if span.end_seq:
+            by_end[span.end_seq] = index
+    running: dict[tuple[int, str], list[int]] = defaultdict(list)  # lane -> open tasks
     queued: dict[tuple[Any, ...], deque[tuple[int | None, int]]] = defaultdict(deque)
     started: dict[tuple[Any, ...], deque[int]] = defaultdict(deque)
     posted: dict[str, int] = {}
-    sizes: list[tuple[int, int]] = []
-    initial: int | None = None
     last_ts = 0
 
     def link(index: int, parent: int | None, seq: int) -> None:
@@ -189,7 +186,8 @@ def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
         last_ts = max(last_ts, e.ts_ns)
         if kind == "task.queued":
             key = (e.job_id, e.routine, e.name)
-            parent = running.get((e.thread, e.thread_name))
+            lane = running.get((e.thread, e.thread_name))
+            parent = lane[-1] if lane else None  # the newest task open on that lane
             # The runtime records task.queued after handing the task to the pool, so a
             # fast pool thread may already have recorded its task.started.
             if started[key]:
@@ -197,40 +195,31 @@ def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
             else:
                 queued[key].append((parent, e.seq))
         elif kind == "task.started":
+            index = by_start.get(e.seq)
+            if index is None:
+                continue
             key = (e.job_id, e.routine, e.name)
-            index = len(tasks)
-            tasks.append(_Task(e.job_id, e.routine, e.ts_ns, float(e.value or 0.0)))
-            running[(e.thread, e.thread_name)] = index
+            running[(e.thread, e.thread_name)].append(index)
             if queued[key]:
                 link(index, *queued[key].popleft())
             else:
                 started[key].append(index)
         elif kind == "task.finished":
-            index = running.pop((e.thread, e.thread_name), None)
-            if index is not None:
-                task = tasks[index]
-                task.end_ns = e.ts_ns
-                task.run_s = float(e.value) if isinstance(e.value, (int, float)) \
-                    else (e.ts_ns - task.start_ns) / 1e9
-        elif kind == "job.posted":
-            if e.job_id is not None:
-                posted.setdefault(e.job_id, e.ts_ns)
-        elif kind == "pool.resize":
-            if initial is None and not sizes and isinstance(e.detail, int):
-                initial = e.detail
-            if isinstance(e.value, (int, float)):
-                sizes.append((e.ts_ns, int(e.value)))
-        elif kind == "queue.depth":
-            size = e.detail.get("size") if isinstance(e.detail, Mapping) else None
-            if isinstance(size, int) and size > 0:
-                if initial is None and not sizes:
-                    initial = size
-                if not sizes or sizes[-1][1] != size:
-                    sizes.append((e.ts_ns, size))
-    unfinished = 0
-    for task in tasks:
-        if task.run_s is None:  # still running when the trace ends
-            unfinished += 1
+            index = by_end.get(e.seq)
+            lane = running.get((e.thread, e.thread_name))
+            if index is not None and lane and index in lane:
+                lane.remove(index)
+        elif kind == "job.posted" and e.job_id is not None:
+            posted.setdefault(e.job_id, e.ts_ns)
+    series = PoolCounter().feed(events)
+    initial = next((p.size for p in series if p.size), None)
+    sizes: list[tuple[int, int]] = []
+    for sample in series:
+        if sample.size and (sizes[-1][1] if sizes else initial) != sample.size:
+            sizes.append((sample.ts_ns, sample.size))
+    unfinished = sum(1 for span in spans if not span.finished)
+    for task, span in zip(tasks, spans, strict=True):
+        if not span.finished:  # still running when the trace ends
             task.end_ns = max(last_ts, task.start_ns)
             task.run_s = (task.end_ns - task.start_ns) / 1e9
     for index, task in enumerate(tasks):
@@ -243,6 +232,7 @@ def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
     return _Recording(
         tasks, posted, min(firsts) if firsts else None, max(ends) if ends else None,
         unfinished, sizes, initial, _Busy((t.start_ns, t.end_ns or t.start_ns) for t in tasks),
+        series,
     )
 
 
@@ -544,7 +534,9 @@ def utilisation_curve(
 
     The pool-level analogue of Go's minimum mutator utilisation: slide a window of
     ``window_s`` seconds over the run (first post to last task end) and take the lowest
-    busy-thread-seconds / capacity-thread-seconds seen. A pool that is starved somewhere
+    busy-thread-seconds / capacity-thread-seconds seen (busy pool threads and the size as
+    ``routilux.trace.pool_series`` gives them; coroutines on the event loop hold no pool
+    thread, so they count as idle capacity). A pool that is starved somewhere
     (idle threads while work is scarce, or blocked elsewhere) shows low values at short
     windows; a saturated pool stays near 1 even for short windows, and then more threads
     may help if the work waits on I/O. The last row, the whole run, is the mean.
@@ -554,8 +546,8 @@ def utilisation_curve(
         windows: window lengths in seconds (default: 40 lengths spaced geometrically from
             a thousandth of the run to the whole run). Lengths beyond the run are dropped.
         pool_size: the pool's size throughout, for a trace that cannot say (no
-            ``queue.depth`` sample or ``pool.resize``); by default the trace's sizes, else
-            the most tasks seen running at once.
+            ``pool.size``, ``pool.resize`` or ``queue.depth``); by default the trace's
+            sizes, else the most pool threads seen busy at once.
 
     Returns:
         A DataFrame with columns ``window_s``, ``utilisation`` (the minimum) and
@@ -575,20 +567,20 @@ def utilisation_curve(
         raise ValueError("utilisation_curve() found no finished task in the trace")
     t0, t1 = rec.first_ns, rec.last_ns
     span = (t1 - t0) / 1e9
-    # Breakpoints of both step functions (busy threads, pool size), in seconds from t0.
+    # Breakpoints of both step functions (busy pool threads, pool size), in seconds from
+    # t0, from routilux.trace.pool_series: the series every chart of the pool draws.
     deltas: dict[float, list[int]] = defaultdict(lambda: [0, 0])
-    for task in rec.tasks:
-        s = max(task.start_ns, t0)
-        e = min(task.end_ns or task.start_ns, t1)
-        if e > s:
-            deltas[(s - t0) / 1e9][0] += 1
-            deltas[(e - t0) / 1e9][0] -= 1
+    busy = 0
+    for sample in rec.series:
+        if sample.busy != busy:
+            deltas[min(max((sample.ts_ns - t0) / 1e9, 0.0), span)][0] += sample.busy - busy
+            busy = sample.busy
     if pool_size is not None:
         steps: list[tuple[int, int]] = [(t0, pool_size)]
     elif rec.initial_size is not None:
         steps = [(t0, rec.initial_size), *rec.sizes]
     else:
-        steps = [(t0, max(1, rec.busy.peak()))]
+        steps = [(t0, max(1, max((p.busy for p in rec.series), default=0)))]
     size = 0
     for ts, new in steps:
         deltas[min(max((ts - t0) / 1e9, 0.0), span)][1] += new - size

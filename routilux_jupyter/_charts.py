@@ -9,6 +9,7 @@ barrier waits, a pale lane with a dotted midline for idle.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, ModelView
@@ -98,6 +99,23 @@ def ensure_figure_display() -> None:
         png.for_type(Figure, lambda fig: figure_png(fig, dpi=90))
 
 
+def window_samples(samples: Sequence[tuple[float, int, int, int]], t0: float, t1: float,
+                   ) -> list[tuple[float, int, int, int]]:
+    """The samples a step chart of [t0, t1] draws: the one in effect at t0 (moved to t0),
+    those inside, and the last state repeated at t1 so its step reaches the right edge."""
+    out: list[tuple[float, int, int, int]] = []
+    for s in samples:
+        if s[0] > t1:
+            break
+        if s[0] <= t0:
+            out = [(t0, s[1], s[2], s[3])]
+        else:
+            out.append(s)
+    if out and out[-1][0] < t1:
+        out.append((t1, *out[-1][1:]))
+    return out
+
+
 def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
     """Timeline (one lane per thread), queue depth and busy threads, and the lock table."""
     from matplotlib.figure import Figure
@@ -178,11 +196,15 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
                  frameon=False)  # fmt: skip
 
     # -- queue depth and busy threads ----------------------------------------------------
-    samples = [s for s in view.samples if s[0] >= t0]
+    # view.samples is routilux.trace.pool_series (one sample per change): drawn as steps,
+    # from the sample in effect at t0 to now, so the panel agrees with the timeline above.
+    samples = window_samples(view.samples, t0, t1)
     if samples:
         ts = [s[0] for s in samples]
         ax_q.fill_between(ts, [s[1] for s in samples], step="post", color="#4e79a7",
-                          alpha=0.35, lw=0, label="queued")  # fmt: skip
+                          alpha=0.35, lw=0)  # fmt: skip
+        ax_q.step(ts, [s[1] for s in samples], where="post", color="#4e79a7", lw=0.6,
+                  label="queued")  # fmt: skip
         ax_q.set_ylim(bottom=0, top=max(1, max(s[1] for s in samples)) * 1.1)
         ax_q.set_ylabel("queued", fontsize=8, color="#4e79a7")
         ax_threads = ax_q.twinx()  # threads on their own scale: 8 busy next to 2,000 queued
@@ -200,7 +222,7 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
         ax_q.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=7,
                     frameon=False)  # fmt: skip
     else:
-        ax_q.text(0.5, 0.5, "no queue samples (they are taken every 100 ms while tracing)",
+        ax_q.text(0.5, 0.5, "no pool samples: the trace holds no events yet",
                   transform=ax_q.transAxes, ha="center", va="center", color="#888")  # fmt: skip
     ax_q.set_xlim(t0, t1)
     ax_q.tick_params(labelsize=8)

@@ -37,7 +37,7 @@ when they changed; lists of new items hold only what is new since the previous d
     routines  [[index, routine id], ...]                             new routines (colours)
     bars      [[lane, t0, t1, "task" | "lock" | "barrier", routine], ...]  closed since last
     open      [[lane, t0, kind, routine], ...]                       every bar open now
-    samples   [[t, queued, busy, pool_size], ...]                    new statistics samples
+    samples   [[t, queued, busy, pool_size], ...]   new routilux.trace.pool_series samples
     counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
     dropped   int   trace events lost (tracer overflow)
     locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked,
@@ -250,7 +250,7 @@ class Dashboard:
         self._runtime_text = f"{_runtime_label(runtime)}, tracing {tracing}"
         self.interval_s = float(interval_s)
         self._lock = threading.RLock()  # one tick, hello reply or action at a time
-        self._model = DashboardModel(window_s=window_s, trace_samples=False)
+        self._model = DashboardModel(window_s=window_s)
         self._cursor = 0
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None

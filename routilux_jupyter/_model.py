@@ -22,6 +22,13 @@ Design:
   fill the width, keeps its fine detail).
 - ``feed`` is the only per-event code and stays a flat loop over tuples: a refresh over
   100,000 events is budgeted at 200 ms, reading included (benchmarks/dashboard_overhead.py).
+- The "Queue depth and busy threads" samples are ``routilux.trace.pool_series``, folded
+  incrementally by a ``PoolCounter``: one sample per change, exact at every instant, the
+  same series the detectors read (issue 12). ``queue.depth`` events (taken every ~100 ms)
+  and ``statistics()`` snapshots are never drawn while the trace has events; a runtime
+  that does not trace gets its ``statistics()`` snapshots drawn instead. ``view()`` holds
+  every sample; a message with more than ``MAX_MESSAGE_SAMPLES`` keeps, per bucket below
+  a pixel of the view, the first and last state and the peaks (``_message_samples``).
 
 Rejected: building a pandas frame per tick (allocates per column, ~10x slower for small
 batches); keeping every bar and thinning at draw time (unbounded memory in a long session).
@@ -35,6 +42,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from routilux.trace import PoolCounter, TraceEvent, task_spans
+
 __all__ = [
     "MESSAGE_VERSION",
     "DashboardModel",
@@ -46,7 +55,8 @@ __all__ = [
 MESSAGE_VERSION = 1  # "v" of every delta; bump when the browser side must change too
 WINDOW_S = 30.0  # seconds of history the live view keeps
 MAX_BARS = 6_000  # closed bars kept, whatever the window
-MAX_SAMPLES = 3_000  # queue/busy samples kept (5 minutes at 10 Hz)
+MAX_SAMPLES = 100_000  # pool samples kept live (one per change of busy/queued/size)
+MAX_MESSAGE_SAMPLES = 4_000  # pool samples per message before they are thinned per bucket
 MAX_LATENCIES = 5_000  # most recent job latencies for the p95
 MAX_FINDINGS = 50
 MAX_LOCK_ROWS = 12  # rows of the lock table sent to the browser (by total wait)
@@ -59,10 +69,10 @@ _DIGITS = 5  # decimals of seconds in messages (10 microseconds)
 TASK, LOCK, BARRIER = "task", "lock", "barrier"
 _NUMBER = (int, float)
 # What feed() does per kind: skip, count, or handle (the rest go to _other).
-_SKIP, _QUEUED, _POSTED, _STARTED, _FINISHED, _ENDED, _OTHER = range(7)
+_SKIP, _POSTED, _STARTED, _FINISHED, _ENDED, _OTHER = range(6)
 _KIND_CODES = {
     "slot.enqueue": _SKIP,
-    "task.queued": _QUEUED,
+    "task.queued": _SKIP,  # the pool series counts it
     "policy.hold": _SKIP,
     "task.error": _SKIP,  # its task.finished follows and carries the same error
     "job.posted": _POSTED,
@@ -108,6 +118,37 @@ def p95(values: Iterable[float]) -> float | None:
 
 def _r(x: float) -> float:
     return round(x, _DIGITS)
+
+
+def _message_samples(samples: Sequence[tuple[float, int, int, int]], window_s: float,
+                     ) -> list[list[Any]]:
+    """Pool samples for the browser: all of them, unless there are more than
+    ``MAX_MESSAGE_SAMPLES``; then, per time bucket of ``window_s / MAX_MESSAGE_SAMPLES``
+    (below a pixel of the view), the bucket's first state, its highest queue, its most busy
+    threads and its last state, so no peak and no step is lost at the view's resolution
+    (a flood changes the pool at every event: 100,000 samples in one refresh).
+    """
+    if len(samples) <= MAX_MESSAGE_SAMPLES:
+        return [[_r(s[0]), s[1], s[2], s[3]] for s in samples]
+    bucket = window_s / MAX_MESSAGE_SAMPLES
+    out: list[list[Any]] = []
+    group: list[tuple[float, int, int, int]] = []
+    edge = samples[0][0] + bucket
+    for s in samples:
+        if s[0] >= edge and group:
+            out.extend(_bucket(group))
+            group = []
+            edge = s[0] + bucket
+        group.append(s)
+    out.extend(_bucket(group))
+    return out
+
+
+def _bucket(group: list[tuple[float, int, int, int]]) -> list[list[Any]]:
+    keep = {0, len(group) - 1,
+            max(range(len(group)), key=lambda i: group[i][1]),
+            max(range(len(group)), key=lambda i: group[i][2])}
+    return [[_r(group[i][0]), group[i][1], group[i][2], group[i][3]] for i in sorted(keep)]
 
 
 @dataclass
@@ -183,7 +224,7 @@ class ModelView:
     lanes: list[tuple[str, str]]  # (name, THREAD_LANE | BARRIER_LANE)
     routines: list[str]
     bars: list[tuple[int, float, float, str, int]]
-    samples: list[tuple[float, int, float, int]]  # (t, queued, busy, size)
+    samples: list[tuple[float, int, int, int]]  # pool_series: (t, queued, busy, size)
     locks: list[LockRow]
     counters: dict[str, Any]
     findings: list[dict[str, Any]]
@@ -199,25 +240,22 @@ class DashboardModel:
         window_s: Seconds of history to keep.
         merge_gap_s: Bars on one lane closer than this merge; default (None): the time
             shown so far / 4000 (see the module docstring).
-        trace_samples: Take queue/busy samples from ``queue.depth`` events (static reports).
-            The live dashboard passes False and calls ``add_sample`` with ``statistics()``
-            instead, which is exact at each tick.
         max_bars: Closed bars kept at most.
+        max_samples: Pool samples kept at most (None: all, for a static report).
     """
 
     def __init__(
         self,
         window_s: float = WINDOW_S,
         merge_gap_s: float | None = None,
-        trace_samples: bool = True,
         max_bars: int = MAX_BARS,
+        max_samples: int | None = MAX_SAMPLES,
     ) -> None:
         if not (isinstance(window_s, int | float) and window_s > 0):
             raise ValueError(f"window_s must be a number of seconds > 0, got {window_s!r}")
         self.window_s = float(window_s)
         self.fixed_gap_s = merge_gap_s
         self.merge_gap_s = MIN_MERGE_GAP_S if merge_gap_s is None else merge_gap_s
-        self.trace_samples = trace_samples
         self.origin_ns: int | None = None
         self.last_seq = 0
         self.last_ts_ns: int | None = None
@@ -242,12 +280,10 @@ class DashboardModel:
         self._open_waits: dict[tuple[int, str], float] = {}  # (lane, lock) -> t0
         self._open_barriers: dict[int, tuple[float, int]] = {}  # lane -> (t0, routine)
         # samples and counters
-        self._samples: deque[tuple[float, int, float, int]] = deque(maxlen=MAX_SAMPLES)
-        self._new_samples: list[tuple[float, int, float, int]] = []
+        self._pool = PoolCounter()  # routilux.trace.pool_series, fed as events arrive
+        self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=max_samples)
+        self._new_samples: list[tuple[float, int, int, int]] = []
         self._finished_at: deque[tuple[float, int]] = deque()  # (t, finished jobs) for jobs/s
-        self._queued_max = -1  # deepest run queue a task.queued reported since the last sample
-        self._sample_t: float | None = None  # time of the last add_sample
-        self._tasks_seen = False  # the trace has tasks: busy can be measured, not sampled
         self._latencies: deque[tuple[float, float]] = deque(maxlen=MAX_LATENCIES)
         self.jobs = {"posted": 0, "completed": 0, "failed": 0, "cancelled": 0}
         self._last_t: float | None = None
@@ -306,16 +342,20 @@ class DashboardModel:
         self._pending.append(bar)
         self._mergeable[key] = bar
 
-    def feed(self, events: Iterable[Sequence[Any]]) -> None:
+    def feed(self, events: Iterable[Sequence[Any]], tasks: bool = True) -> None:
         """Take events (``TraceEvent``s or tuples in their field order), oldest first.
 
         Events with a seq at or below the last one seen are ignored, so overlapping reads
-        are harmless; a jump in seq is counted in ``lost``.
+        are harmless; a jump in seq is counted in ``lost``. ``tasks=False`` leaves the task
+        bars to ``add_spans`` (``from_events`` draws them from ``task_spans``).
         """
         # The hot loop of the dashboard: one pass, locals only, the frequent kinds inline.
+        last_seq = self.last_seq
+        events = [ev for ev in events if ev[0] > last_seq]
+        if not events:
+            return
         if self.fixed_gap_s is None:
             self._adapt_gap(events)
-        last_seq = self.last_seq
         lane_by_ident = self._lane_by_ident
         lane_names = self._lane_names
         routine_index = self._routine_index
@@ -326,12 +366,10 @@ class DashboardModel:
         codes = _KIND_CODES
         jobs = self.jobs
         posted = completed = failed = cancelled = 0
-        queued_max = self._queued_max
-        trace_samples = self.trace_samples
         origin = self.origin_ns
         ts = None
         for ev in events:
-            seq, ts, kind, thread, thread_name, _worker, job, routine, _name, value, detail = ev
+            seq, ts, kind, thread, thread_name, _worker, job, routine, _name, value, _detail = ev
             if seq <= last_seq:
                 continue
             if seq != last_seq + 1 and last_seq:
@@ -341,10 +379,6 @@ class DashboardModel:
                 origin = self.origin_ns = ts
             code = codes.get(kind, _OTHER)
             if code == _SKIP:
-                continue
-            if code == _QUEUED:
-                if value is not None and value > queued_max:
-                    queued_max = value
                 continue
             if code == _POSTED:
                 posted += 1
@@ -356,6 +390,8 @@ class DashboardModel:
                 r = routine_index.get(routine)
                 if r is None:
                     r = self._routine(routine)
+                if not tasks:
+                    continue  # from_events draws the tasks from task_spans instead
                 t = (ts - origin) * 1e-9
                 stack = open_tasks.get(lane)
                 if code == _STARTED:
@@ -390,20 +426,13 @@ class DashboardModel:
                 if isinstance(value, _NUMBER):
                     latencies.append(((ts - origin) * 1e-9, value))
             elif kind == "queue.depth":
-                if trace_samples and isinstance(value, _NUMBER):
-                    busy = size = 0
-                    if isinstance(detail, dict):
-                        busy = int(detail.get("busy") or 0)
-                        size = int(detail.get("size") or 0)
-                    depth = int(value) if value > queued_max else int(queued_max)
-                    queued_max = -1
-                    self._add_sample((ts - origin) * 1e-9, depth, busy, size)
+                continue  # a periodic hint; the pool series below is exact
             else:
                 self._other(ev, kind, (ts - origin) * 1e-9)
         self.last_seq = last_seq
-        self._queued_max = queued_max
-        if not self._tasks_seen and (self._open_tasks or self._bars):
-            self._tasks_seen = True
+        origin = self.origin_ns
+        for p in self._pool.feed(events):
+            self._add_sample((p.ts_ns - origin) * 1e-9, p.queued, p.busy, p.size or 0)
         jobs["posted"] += posted
         jobs["completed"] += completed
         jobs["failed"] += failed
@@ -517,25 +546,8 @@ class DashboardModel:
         self._locks_changed = True
         return row
 
-    def _busy_between(self, a: float, b: float) -> float:
-        """Mean busy threads over [a, b]: task bars closed since the last delta, plus the
-        tasks still open (older bars ended before ``a``)."""
-        total = 0.0
-        for bar in self._pending:
-            if bar[3] == TASK:
-                lo = max(a, bar[1])
-                hi = min(b, bar[2])
-                if hi > lo:
-                    total += hi - lo
-        for stack in self._open_tasks.values():
-            for t0, _r, _job in stack:
-                lo = max(a, t0)
-                if b > lo:
-                    total += b - lo
-        return total / (b - a)
-
-    def _add_sample(self, t: float, queued: int, busy: float, size: int) -> None:
-        sample = (_r(t), queued, busy, size)
+    def _add_sample(self, t: float, queued: int, busy: int, size: int) -> None:
+        sample = (t, queued, busy, size)  # t unrounded: views compare equal to pool_series
         self._samples.append(sample)
         self._new_samples.append(sample)
 
@@ -544,23 +556,13 @@ class DashboardModel:
     ) -> None:
         """One ``statistics()`` snapshot: queue depth, busy threads, pool size, finished jobs.
 
-        A snapshot every 100 ms aliases with periodic work (a cell that posts a batch every
-        100 ms would always be sampled busy, or always idle). So once the trace has tasks,
-        ``busy`` becomes the mean number of busy threads since the previous sample, measured
-        from the task bars, and ``queued`` the deepest queue any ``task.queued`` reported in
-        that time (or the snapshot's, if deeper). ``finished`` (completed + failed +
-        cancelled so far) feeds the jobs/s counter.
+        ``finished`` (completed + failed + cancelled so far) feeds the jobs/s counter. The
+        counts are drawn only for a runtime that does not trace: a trace gives the exact
+        ``pool_series`` instead, and a snapshot every 100 ms would alias with periodic work.
         """
         t = self._t(ts_ns)
-        queued = int(queued)
-        busy_value: float = int(busy)
-        since = self._sample_t
-        if self._tasks_seen and since is not None and t > since:
-            busy_value = round(self._busy_between(since, t), 2)
-            queued = max(queued, int(self._queued_max))
-        self._queued_max = -1
-        self._sample_t = t
-        self._add_sample(t, queued, busy_value, int(size))
+        if self._pool.last is None:
+            self._add_sample(t, int(queued), int(busy), int(size))
         if finished is not None:
             rates = self._finished_at
             rates.append((t, int(finished)))
@@ -641,6 +643,9 @@ class DashboardModel:
         bars = self._bars
         while bars and bars[0][2] < horizon:
             bars.popleft()
+        samples = self._samples
+        while len(samples) > 1 and samples[1][0] <= horizon:
+            samples.popleft()  # the one left is the state in effect at the horizon
 
     def _open_bars(self, now_s: float) -> list[list[Any]]:
         out: list[list[Any]] = []
@@ -672,7 +677,7 @@ class DashboardModel:
         msg["routines"] = [[i, self._routines[i]] for i in self._new_routines]
         msg["bars"] = [[b[0], _r(b[1]), _r(b[2]), b[3], b[4]] for b in self._pending]
         msg["open"] = self._open_bars(now_s)
-        msg["samples"] = [list(s) for s in self._new_samples]
+        msg["samples"] = _message_samples(self._new_samples, self.window_s)
         msg["counters"] = dict(self.compute_counters(now_s, stats))
         msg["dropped"] = max(self.dropped, self.lost)
         if self._locks_changed:
@@ -717,7 +722,7 @@ class DashboardModel:
         msg["routines"] = [[i, name] for i, name in enumerate(self._routines)]
         msg["bars"] = [[b[0], _r(b[1]), _r(b[2]), b[3], b[4]] for b in self._bars]
         msg["open"] = self._open_bars(now_s)
-        msg["samples"] = [list(s) for s in self._samples]
+        msg["samples"] = _message_samples(self._samples, self.window_s)
         msg["counters"] = (
             dict(self.counters) if self.counters else self.compute_counters(now_s, stats)
         )
@@ -754,39 +759,23 @@ class DashboardModel:
             span_s = max(1e-3, (events[-1][1] - events[0][1]) * 1e-9)
         else:
             span_s = 1.0
-        model = cls(window_s=span_s * 1.02, trace_samples=True, max_bars=MAX_BARS * 4)
-        model.feed(events)
+        model = cls(window_s=span_s * 1.02, max_bars=MAX_BARS * 4, max_samples=None)
+        model.feed(events, tasks=False)
+        records = [e if isinstance(e, TraceEvent) else TraceEvent(*e) for e in events]
+        model.add_spans(task_spans(records))
         model.dropped = dropped
-        model.measure_busy()
         return model
 
-    def measure_busy(self) -> None:
-        """Replace the sampled busy counts by the mean busy threads between samples,
-        measured from the task bars (sampling every 100 ms aliases with periodic work)."""
-        samples = list(self._samples)
-        if len(samples) < 2 or not self._tasks_seen:
-            return
-        edges: list[tuple[float, int]] = []
-        for bar in self._bars:
-            if bar[3] == TASK:
-                edges.append((bar[1], 1))
-                edges.append((bar[2], -1))
-        for stack in self._open_tasks.values():
-            edges.extend((t0, 1) for t0, _r, _job in stack)
-        edges.sort()
-        # busy_time(t) = integral of busy threads up to t, evaluated at each sample time
-        at: list[float] = []
-        k, level, area, last = 0, 0, 0.0, edges[0][0] if edges else 0.0
-        for t, *_ in samples:
-            while k < len(edges) and edges[k][0] <= t:
-                area += level * (edges[k][0] - last)
-                last = edges[k][0]
-                level += edges[k][1]
-                k += 1
-            at.append(area + level * max(0.0, t - last))
-        out = [samples[0]]
-        for i in range(1, len(samples)):
-            dt = samples[i][0] - samples[i - 1][0]
-            busy = round((at[i] - at[i - 1]) / dt, 2) if dt > 0 else samples[i][2]
-            out.append((samples[i][0], samples[i][1], busy, samples[i][3]))
-        self._samples = deque(out, maxlen=self._samples.maxlen)
+    def add_spans(self, spans: Iterable[Any]) -> None:
+        """Task bars from ``routilux.trace.task_spans``: the one task reading every chart
+        and detector shares (a whole trace at once; the live ``feed`` pairs the same way,
+        by lane and activation, as events arrive)."""
+        origin = self.origin_ns or 0
+        for span in spans:  # ordered by start, so bars on a lane merge as feed's do
+            lane = self._lane(span.thread, span.thread_name)
+            r = self._routine(span.routine)
+            t0 = (span.start_ns - origin) * 1e-9
+            if span.finished:
+                self._close(lane, t0, (span.end_ns - origin) * 1e-9, TASK, r)
+            else:
+                self._open_tasks.setdefault(lane, []).append((t0, r, span.job_id))

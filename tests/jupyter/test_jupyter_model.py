@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from routilux.trace import TraceEvent
+from routilux.trace import TraceEvent, pool_series
 from routilux_jupyter._model import (
     MESSAGE_VERSION,
     DashboardModel,
@@ -209,54 +209,70 @@ def test_counters_from_the_trace_alone() -> None:
 
 @pytest.mark.timeout(10)
 def test_counters_from_statistics_and_jobs_per_second_from_samples() -> None:
-    m = DashboardModel(trace_samples=False)
+    m = DashboardModel()
     stats = SimpleNamespace(posted=100, completed=60, failed=5, running=35)
     m.add_sample(T0, queued=10, busy=4, size=4, finished=0)
     m.add_sample(T0 + int(1e9), queued=5, busy=4, size=4, finished=65)
-    c = m.delta(T0 + int(1e9), stats)["counters"]
-    assert c == {
+    msg = m.delta(T0 + int(1e9), stats)
+    assert msg["counters"] == {
         "posted": 100, "running": 35, "completed": 60, "failed": 5,
         "jobs_per_s": 65.0, "p95_latency_s": None,
     }  # fmt: skip
+    # No trace at all (a runtime that does not trace): the snapshots are what there is.
+    assert msg["samples"] == [[0.0, 10, 4, 4], [1.0, 5, 4, 4]]
 
 
 @pytest.mark.timeout(10)
-def test_queue_depth_events_are_samples_only_for_static_models() -> None:
+def test_queue_depth_events_are_never_drawn_as_the_truth() -> None:
+    # A queue.depth sample is a hint taken every ~100 ms: only its pool size is used, for
+    # a trace that lacks pool.size; its queue and busy counts are not drawn (issue 12).
     ev = Events()
     ev("queue.depth", 0.0, 5, "RoutiluxMonitor", value=3, detail={"busy": 2, "size": 4})
-    assert model_of(ev).delta()["samples"] == [[0.0, 3, 2, 4]]
-    assert model_of(ev, trace_samples=False).delta()["samples"] == []
+    assert model_of(ev).delta()["samples"] == [[0.0, 0, 0, 4]]
+
+
+def series_rows(events: list[TraceEvent]) -> list[tuple[float, int, int, int]]:
+    """pool_series as the model's (t, queued, busy, size) rows, t from the first event."""
+    origin = events[0].ts_ns
+    return [((p.ts_ns - origin) * 1e-9, p.queued, p.busy, p.size or 0)
+            for p in pool_series(events)]
 
 
 @pytest.mark.timeout(10)
-def test_live_samples_measure_busy_and_queue_between_ticks_instead_of_aliasing() -> None:
+def test_live_samples_are_the_pool_series_not_the_statistics_snapshots() -> None:
     # Work arrives in bursts exactly as often as the dashboard samples: every 100 ms the
-    # one thread is busy for the first 40 ms. A snapshot at each tick would see it idle
-    # every time; the sample must say 0.4 busy threads on average.
+    # one thread is busy for the first 40 ms. Snapshots at each tick would see it idle
+    # every time; the model draws each change instead, fed batch by batch.
     ev = Events()
-    m = DashboardModel(trace_samples=False, merge_gap_s=0.0)
-    m.add_sample(T0, queued=0, busy=0, size=1, finished=0)
+    m = DashboardModel(merge_gap_s=0.0)
+    ev("pool.size", 0.0, 0, "MainThread", value=1)
     for k in range(3):
         t = k * 0.1
-        ev("task.queued", t, 0, "MainThread", routine="r", job_id=f"j{k}", value=3)
-        ev.task(t, 0.04, job=f"j{k}")
+        for q in range(3):
+            ev("task.queued", t, 0, "MainThread", routine="r", job_id=f"j{k}.{q}", value=q + 1)
+        for q in range(3):
+            ev.task(t + 0.01 * (q + 1), 0.01, job=f"j{k}.{q}")
         m.feed(ev.events)
         m.add_sample(T0 + int((t + 0.1) * 1e9), queued=0, busy=0, size=1, finished=k + 1)
         m.delta()
-    samples = [s for s in m.full()["samples"]]
-    assert [s[2] for s in samples] == [0, 0.4, 0.4, 0.4]
-    assert [s[1] for s in samples] == [0, 3, 3, 3]  # the deepest queue, not the snapshot's 0
+    samples = m.view().samples
+    assert samples == series_rows(ev.events)
+    assert max(s[2] for s in samples) == 1 and max(s[1] for s in samples) == 3
+    assert [list(s) for s in m.full()["samples"]] == [
+        [round(s[0], 5), s[1], s[2], s[3]] for s in samples]
 
 
 @pytest.mark.timeout(10)
-def test_report_samples_measure_busy_between_queue_depth_events() -> None:
+def test_report_samples_are_the_pool_series() -> None:
     ev = Events()
     for k in range(4):
         ev("queue.depth", k * 0.1, 5, "RoutiluxMonitor", value=0, detail={"busy": 0, "size": 2})
         ev.task(k * 0.1, 0.05, thread=1, job=f"a{k}")
         ev.task(k * 0.1, 0.1, thread=2, job=f"b{k}")
     samples = DashboardModel.from_events(ev.events).view().samples
-    assert [s[2] for s in samples] == [0, 1.5, 1.5, 1.5]
+    assert samples == series_rows(ev.events)
+    # both threads start together and thread 1 stops halfway: 2, 1, 2, 1, ..., then 0
+    assert [s[2] for s in samples] == [2, 1] * 4 + [0]
 
 
 @pytest.mark.timeout(10)
@@ -364,3 +380,57 @@ def test_view_closes_open_bars_at_now_and_from_events_spans_the_trace() -> None:
 def test_bad_window_is_refused(window_s: Any) -> None:
     with pytest.raises(ValueError, match="window_s must be a number of seconds > 0"):
         DashboardModel(window_s=window_s)
+
+
+@pytest.mark.timeout(10)
+def test_report_bars_are_the_task_spans_of_interleaved_coroutines() -> None:
+    # Two coroutines of one routine overlap on the loop's lane, a third task's start was
+    # dropped: the static model draws what routilux.trace.task_spans rebuilds.
+    from routilux.trace import task_spans
+
+    ev = Events()
+    loop = "RoutiluxAsyncLoop"
+    ev("task.started", 0.0, 7, loop, routine="f", job_id="A", value=0.0,
+       detail={"executor": "asyncio"})
+    ev("task.started", 0.1, 7, loop, routine="f", job_id="B", value=0.0,
+       detail={"executor": "asyncio"})
+    ev("task.finished", 0.2, 7, loop, routine="f", job_id="A", value=0.2)
+    ev("task.finished", 0.9, 7, loop, routine="f", job_id="B", value=0.8)
+    ev("task.finished", 1.0, 1, routine="g", job_id="C", value=0.3)
+    view = DashboardModel.from_events(ev.events).view()
+    spans = task_spans(ev.events)
+    assert [round(s.run_s, 6) for s in spans] == [0.2, 0.8, 0.3]
+
+    def union(intervals: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+        out: list[list[Any]] = []
+        for lane, a, b in sorted(intervals):  # a lane's bars cover what its tasks covered
+            if out and out[-1][0] == lane and a <= out[-1][2]:
+                out[-1][2] = max(out[-1][2], b)
+            else:
+                out.append([lane, a, b])
+        return [(lane, round(a, 6), round(b, 6)) for lane, a, b in out]
+
+    lanes = {name: i for i, (name, _kind) in enumerate(view.lanes)}
+    assert union([(b[0], b[1], b[2]) for b in view.bars]) == union(
+        [(lanes[s.thread_name], (s.start_ns - T0) * 1e-9, (s.end_ns - T0) * 1e-9)
+         for s in spans])
+
+
+@pytest.mark.timeout(10)
+def test_a_flood_of_samples_is_thinned_per_bucket_keeping_peaks_and_steps() -> None:
+    from routilux_jupyter._model import MAX_MESSAGE_SAMPLES
+
+    ev = Events()
+    ev("pool.size", 0.0, 0, "MainThread", value=2)
+    n = MAX_MESSAGE_SAMPLES * 3  # three changes per bucket of window / MAX_MESSAGE_SAMPLES
+    for k in range(n):
+        ev("task.queued", 1e-3 * k, 0, "MainThread", routine="r", job_id=f"j{k}", value=k)
+    ev("task.started", 1e-3 * n, 1, routine="r", job_id="j0", value=0.0)
+    m = DashboardModel(window_s=1e-3 * n)
+    m.feed(ev.events)
+    samples = m.view().samples
+    assert len(samples) == n + 1  # view(): every change (the first with pool.size at 0)
+    sent = m.delta()["samples"]
+    assert len(sent) < len(samples)
+    assert max(s[1] for s in sent) == n  # the deepest queue survives
+    assert sent[-1] == [round(samples[-1][0], 5), n - 1, 1, 2]  # and the last step
