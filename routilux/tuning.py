@@ -839,7 +839,7 @@ def _run_size(
     cpu_start = time.process_time()
     last_report = 0.0
     for i in range(jobs):
-        if rate is not None:
+        if rate is not None and i > 0:
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 if cancel is not None:
@@ -850,6 +850,10 @@ def _run_size(
         elif cancel is not None and cancel.is_set():
             return None
         runtime.post(flow, routine, slot, dict(data_for(i)))
+        if i == 0:
+            # Pace from the first post's return, not from before it: post i then starts at
+            # least i / rate after job 0 was posted, whatever the first post cost.
+            start = time.monotonic()
     while not runtime.wait_until_all_jobs_finished(timeout=PROGRESS_INTERVAL_S):
         if cancel is not None and cancel.is_set():
             return None
