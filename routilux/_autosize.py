@@ -68,7 +68,7 @@ MIN_COMPLETIONS = 10  # completions a window needs before it is judged; fewer: m
 MAX_MERGED_WINDOWS = 8  # windows merged at most while completions are too few
 HEADROOM = 1.1  # threads kept per thread Little's law asks for
 NOISE_FLOOR = 0.10  # smallest relative throughput rise that keeps a probe
-SHRINK_BELOW = 0.85  # shrink only when Little's law asks for less than this x size ...
+SHRINK_BELOW = 0.9  # shrink only when Little's law asks for less than this x size ...
 SHRINK_PATIENCE = 2  # ... in this many windows in a row
 DRAIN_S = 2.0  # seconds over which a probe's size plans to drain the backlog
 CPU_HEAVY_RATE = 0.25  # CPU-s per s of the pool threads: above it, at most 2 x cpus + 2
@@ -95,7 +95,7 @@ def parse_thread_pool_size(value: Any) -> tuple[int, bool]:
     try:
         return check_pool_size(value, allow_zero=True), False
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{exc}; or 'auto' for a size the runtime adjusts") from None
+        raise type(exc)(f"{exc}; or the string 'auto' for a size the runtime adjusts") from None
 
 
 def check_max_pool_size(value: Any) -> int:
@@ -239,8 +239,8 @@ class AutoSizeController:
         self._probe: tuple[int, Window] | None = None  # (size before, its window)
         self._fails = 0  # failed probes in a row
         self._cooldown = 0  # windows until the next probe is allowed
-        self._ceiling: int | None = None  # a size a probe showed no gain at (cools down)
         self._step: dict[int, int] = {}  # base size -> next probe step after failures
+        self._settled: set[int] = set()  # sizes whose probes found no gain: small steps only
         self._shrink_streak = 0
 
     # -- the decision --------------------------------------------------------------------
@@ -257,8 +257,6 @@ class AutoSizeController:
         self._merged = 0
         if self._cooldown > 0:
             self._cooldown -= 1
-            if self._cooldown == 0:
-                self._ceiling = None
         nums = self._numbers(w)
         if self._probe is not None:
             return self._judge_probe(w, nums)
@@ -312,7 +310,6 @@ class AutoSizeController:
             return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}", nums)
         self._fails += 1
         self._cooldown = min(MAX_COOLDOWN_WINDOWS, COOLDOWN_WINDOWS * 2 ** (self._fails - 1))
-        self._ceiling = tried
         self._step[base] = (tried - base) // 2
         why = (f"throughput {_rate(w.throughput)} at {tried} vs {_rate(before.throughput)} "
                f"at {base} ({gain * 100:+.0f} %, within the {noise * 100:.0f} % noise)")
@@ -368,23 +365,21 @@ class AutoSizeController:
             if self._cooldown > 0:
                 return self._hold(w, f"{lead}{backlog}; last probe showed no gain, next in "
                                   f"{self._cooldown} windows", nums)
-            step = self._step.get(base := size)
-            if step is None:
-                step = max(1, math.ceil(size / 4)) if cpu_heavy else size
-            if step < 1:
+            settled = size in self._settled
+            step = self._step.get(size)
+            if step is None:  # small verified steps for CPU-heavy work; doubling otherwise
+                step = max(1, math.ceil(size / (8 if settled else 4))) \
+                    if cpu_heavy or settled else size
+            if step < 1:  # the step search found no gain above this size: settle here
+                self._settled.add(size)
+                self._step.pop(size, None)
                 self._cooldown = MAX_COOLDOWN_WINDOWS
-                self._step.pop(base, None)
                 return self._hold(w, f"{lead}{backlog}; probes above {size} showed no gain; "
-                                  f"next in {self._cooldown} windows", nums)
+                                  f"settled, next probe in {self._cooldown} windows", nums)
             new = size + step
-            if not cpu_heavy:
+            if not (cpu_heavy or settled):
                 new = max(new, math.ceil(plan * HEADROOM - 1e-9))
-            if self._ceiling is not None and new >= self._ceiling:
-                new = max(size + 1, min(new, self._ceiling - 1))
             new = min(new, cap)
-            if new <= size:
-                return self._hold(w, f"{lead}{backlog}; no probe fits below {self._ceiling}",
-                                  nums)
             self._probe = (size, w)
             return self._decision(
                 "probe", w, new,
