@@ -25,8 +25,13 @@ How the controller decides (the signal is throughput, not queue length):
   CPU clock, so the hot path is untouched). Pure-Python work holds the GIL, so at most
   about one core's worth of it runs at once whatever the thread count. When the pool
   uses ``GIL_SATURATED_RATE`` of a core, more threads cannot drain the queue faster and
-  the controller does not grow; when it uses ``CPU_HEAVY_RATE`` or more, the size never
-  exceeds ``2 x cpu_count + 2`` and growth is by small verified steps only.
+  the controller does not grow; growth never goes past the size at which, scaling the
+  CPU seen so far, the threads would hold the GIL ``GIL_FILL`` of the time. Work that is
+  CPU-heavy (the pool uses ``CPU_HEAVY_RATE`` of a core and each busy thread spends
+  ``CPU_HEAVY_SHARE`` of its time on CPU, or the GIL is saturated) never gets more than
+  ``2 x cpu_count + 2`` threads, and grows by small verified steps only. (The runtime's
+  own per-task cost is CPU too: fast I/O-bound tasks at thousands a second use a
+  quarter of a core with a tiny share per thread, which is why both numbers count.)
 
 Rejected: queue-length targets (a deep queue of GIL-bound work would get threads that
 cannot help) and .NET-style continuous hill climbing (it needs many windows to converge
@@ -71,8 +76,10 @@ NOISE_FLOOR = 0.10  # smallest relative throughput rise that keeps a probe
 SHRINK_BELOW = 0.9  # shrink only when Little's law asks for less than this x size ...
 SHRINK_PATIENCE = 2  # ... in this many windows in a row
 DRAIN_S = 2.0  # seconds over which a probe's size plans to drain the backlog
-CPU_HEAVY_RATE = 0.25  # CPU-s per s of the pool threads: above it, at most 2 x cpus + 2
+CPU_HEAVY_RATE = 0.25  # CPU-s per s of the pool threads, and ...
+CPU_HEAVY_SHARE = 0.1  # ... CPU-s per busy thread-s: CPU-heavy work, at most 2 x cpus + 2
 GIL_SATURATED_RATE = 0.8  # CPU-s per s: the GIL is (nearly) always held; do not grow
+GIL_FILL = 0.9  # growth stops at the size whose threads would hold the GIL this much
 COOLDOWN_WINDOWS = 2  # windows after a failed probe before the next; doubles per failure
 MAX_COOLDOWN_WINDOWS = 32  # the longest wait between probes from one size
 BUSY_FULL = 0.85  # mean busy threads / size at which the pool counts as fully busy
@@ -321,9 +328,14 @@ class AutoSizeController:
         lam = w.arrival_rate
         service = w.service_s or 0.0
         cpu_rate = w.cpu_rate
-        cpu_heavy = cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE
+        share = w.cpu_share or 0.0
         gil_full = cpu_rate is not None and cpu_rate >= GIL_SATURATED_RATE
+        cpu_heavy = gil_full or (cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE
+                                 and share >= CPU_HEAVY_SHARE)
         cap = min(self.max_size, self.cpu_cap) if cpu_heavy else self.max_size
+        # Threads beyond the size at which the pool would hold the GIL GIL_FILL of the
+        # time cannot add throughput (linear scaling of the CPU seen so far).
+        gil_room = (math.floor(w.busy * GIL_FILL / cpu_rate) if cpu_rate else self.max_size)
         need = lam * service  # Little's law: threads busy at this arrival rate
         target = max(1, min(cap, math.ceil(need * HEADROOM - 1e-9)))
         nums["need"] = _round(need, 3)
@@ -334,7 +346,7 @@ class AutoSizeController:
 
         if size > cap:  # CPU-heavy work on more threads than can help (a phase change)
             self._shrink_streak = 0
-            return self._decision("shrink", w, cap, f"{lead}{size} -> {cap}: {cpu}: CPU-bound "
+            return self._decision("shrink", w, cap, f"{lead}{size} -> {cap}: {cpu}: CPU-heavy "
                                   f"work, never above 2 x {self.cpu_count} cpus + 2 = "
                                   f"{self.cpu_cap}", nums)
         full = w.busy >= BUSY_FULL * size
@@ -379,7 +391,7 @@ class AutoSizeController:
             new = size + step
             if not (cpu_heavy or settled):
                 new = max(new, math.ceil(plan * HEADROOM - 1e-9))
-            new = min(new, cap)
+            new = min(new, cap, max(size + 1, gil_room))
             self._probe = (size, w)
             return self._decision(
                 "probe", w, new,
@@ -389,6 +401,7 @@ class AutoSizeController:
         if target > size and full and not gil_full:
             self._shrink_streak = 0
             new = min(target, size + max(1, math.ceil(size / 4))) if cpu_heavy else target
+            new = min(new, max(size + 1, gil_room))
             return self._decision("grow", w, new, f"{lead}{size} -> {new}: {little}"
                                   + (f"; {cpu}" if cpu else ""), nums)
         if target < size * SHRINK_BELOW and not waiting:
