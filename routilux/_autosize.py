@@ -77,7 +77,7 @@ SHRINK_BELOW = 0.9  # shrink only when Little's law asks for less than this x si
 SHRINK_PATIENCE = 2  # ... in this many windows in a row
 DRAIN_S = 2.0  # seconds over which a probe's size plans to drain the backlog
 CPU_HEAVY_RATE = 0.25  # CPU-s per s of the pool threads, and ...
-CPU_HEAVY_SHARE = 0.1  # ... CPU-s per busy thread-s: CPU-heavy work, at most 2 x cpus + 2
+CPU_HEAVY_SHARE = 0.05  # ... CPU-s per busy thread-s: CPU-heavy work, at most 2 x cpus + 2
 GIL_SATURATED_RATE = 0.8  # CPU-s per s: the GIL is (nearly) always held; do not grow
 GIL_FILL = 0.9  # growth stops at the size whose threads would hold the GIL this much
 COOLDOWN_WINDOWS = 2  # windows after a failed probe before the next; doubles per failure
@@ -344,6 +344,9 @@ class AutoSizeController:
         cpu = (f"pool threads use {cpu_rate:.2f} CPU-s/s ({w.cpu_share:.2g} of each busy "
                f"thread)" if cpu_rate is not None else "")
 
+        if w.busy > size + 0.5:  # after a shrink, surplus threads finish their tasks first
+            return self._hold(w, f"{lead}{w.busy:.1f} threads busy, above the size {size}: "
+                              "the surplus is finishing its tasks; measuring again", nums)
         if size > cap:  # CPU-heavy work on more threads than can help (a phase change)
             self._shrink_streak = 0
             return self._decision("shrink", w, cap, f"{lead}{size} -> {cap}: {cpu}: CPU-heavy "
