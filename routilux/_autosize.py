@@ -18,8 +18,9 @@ How the controller decides (the signal is throughput, not queue length):
   The pool follows it with ``HEADROOM`` and a dead band, so steady work does not flap.
 - When every thread is busy and work waits, growing is a *probe*: the size goes up (to
   the Little's-law size including the backlog, at least one step), and the next window
-  keeps it only if throughput rose by more than the noise (``NOISE_FLOOR``, or two
-  standard errors of the two counts). A failed probe is undone, and the next probe from
+  keeps it only if throughput rose by more than the noise (``NOISE_FLOOR``, two
+  standard errors of the two counts, or twice the spread of the last held windows'
+  throughput, whichever is largest). A failed probe is undone, and the next probe from
   that size tries half the step after a cooldown that doubles with each failure.
 - CPU share: the pool threads' CPU seconds per wall second (sampled from each thread's
   CPU clock, so the hot path is untouched). Pure-Python work holds the GIL, so at most
@@ -46,6 +47,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +84,7 @@ GIL_SATURATED_RATE = 0.8  # CPU-s per s: the GIL is (nearly) always held; do not
 GIL_FILL = 0.9  # growth stops at the size whose threads would hold the GIL this much
 COOLDOWN_WINDOWS = 2  # windows after a failed probe before the next; doubles per failure
 MAX_COOLDOWN_WINDOWS = 32  # the longest wait between probes from one size
+NOISE_WINDOWS = 6  # held windows whose throughput spread counts as noise
 BUSY_FULL = 0.85  # mean busy threads / size at which the pool counts as fully busy
 
 
@@ -224,11 +227,12 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 class AutoSizeController:
     """Decides the pool size from one window of measurements at a time; no threads, no clock.
 
-    Guarantees: the size stays within ``1..max_size``; when the pool's threads use
-    ``CPU_HEAVY_RATE`` of a core or more, it never goes above ``2 x cpu_count + 2``; it
-    grows only when every thread is busy and work waits (a probe, undone unless throughput
-    rose beyond the noise) or when Little's law asks for more threads than it has; a
-    window that changes nothing holds, so steady work sees no moves.
+    Guarantees: the size stays within ``1..max_size``; for CPU-heavy work (see the module
+    docstring) it never goes above ``2 x cpu_count + 2``; it never grows while the pool
+    threads hold the GIL ``GIL_SATURATED_RATE`` of the time; it grows only when every
+    thread is busy and work waits (a probe, undone unless throughput rose beyond the
+    noise) or when Little's law asks for more threads than it has; a window that
+    changes nothing holds, so steady work sees no moves.
 
     Args:
         start: the size the pool has now.
@@ -249,6 +253,10 @@ class AutoSizeController:
         self._step: dict[int, int] = {}  # base size -> next probe step after failures
         self._settled: set[int] = set()  # sizes whose probes found no gain: small steps only
         self._shrink_streak = 0
+        # Throughputs of recent windows that held at this size: how much the machine
+        # itself makes throughput wander (another process's load, say), for the noise.
+        self._recent: deque[float] = deque(maxlen=NOISE_WINDOWS)
+        self._recent_size = self.size  # the size those windows ran at
 
     # -- the decision --------------------------------------------------------------------
     def decide(self, w: Window) -> Decision:
@@ -266,8 +274,15 @@ class AutoSizeController:
             self._cooldown -= 1
         nums = self._numbers(w)
         if self._probe is not None:
-            return self._judge_probe(w, nums)
-        return self._steer(w, nums, verdict="")
+            d = self._judge_probe(w, nums)
+        else:
+            d = self._steer(w, nums, verdict="")
+        if d.action == "hold":
+            if self._recent_size != self.size:
+                self._recent.clear()
+                self._recent_size = self.size
+            self._recent.append(w.throughput)
+        return d
 
     def _too_few(self, w: Window) -> Decision:
         if w.completions == 0 and w.arrivals == 0 and w.backlog == 0 and w.busy < 0.5:
@@ -297,12 +312,24 @@ class AutoSizeController:
         of the two completion counts, taken as Poisson), at least ``NOISE_FLOOR``."""
         return max(NOISE_FLOOR, 2.0 * math.sqrt(1.0 / a.completions + 1.0 / b.completions))
 
+    def wander(self, size: int) -> float:
+        """Twice the relative spread of the throughput of recent windows held at ``size``
+        (0 if fewer than 3): on a busy machine, throughput moves by itself."""
+        xs = list(self._recent) if self._recent_size == size else []
+        if len(xs) < 3:
+            return 0.0
+        mean = sum(xs) / len(xs)
+        if mean <= 0:
+            return 0.0
+        var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
+        return 2.0 * math.sqrt(var) / mean
+
     def _judge_probe(self, w: Window, nums: dict[str, Any]) -> Decision:
         base, before = self._probe  # type: ignore[misc]
         self._probe = None
         tried = self.size
         gain = w.throughput / before.throughput - 1.0 if before.throughput > 0 else 0.0
-        noise = self.noise(before, w)
+        noise = max(self.noise(before, w), self.wander(base))
         nums = {**nums, "before_size": base, "before_throughput": _round(before.throughput),
                 "gain": _round(gain, 3), "noise": _round(noise, 3)}
         if gain > noise:

@@ -407,3 +407,20 @@ def test_shutdown_stops_the_driver_thread() -> None:
     assert any(t.name == name for t in threading.enumerate())
     rt.shutdown()
     assert not any(t.name == name for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(("history", "kept"), [
+    ([2000, 2000, 2000, 2000], True),  # a steady machine: +30 % is beyond the noise
+    ([2500, 1500, 2500, 1500], False),  # throughput wanders +-25 % by itself: +30 % is not
+])
+def test_the_noise_includes_how_much_held_windows_wander(history, kept) -> None:
+    ctl = AutoSizeController(8, 64, cpu_count=CPUS)
+    ctl._cooldown = len(history) + 1  # hold through the history (a probe failed before)
+    for x in history:
+        assert ctl.decide(win(8, x, 0.004, queued=200)).action == "hold"
+    ctl._cooldown = 0
+    probe = ctl.decide(win(8, 2000, 0.004, queued=200))
+    assert probe.action == "probe"
+    after = ctl.decide(win(probe.new, 2600, 0.004, queued=200))
+    assert (after.new >= probe.new) is kept, after.reason
+    assert (ctl.wander(8) > 0.3) is (not kept)
