@@ -393,10 +393,10 @@ class AutoSizeController:
                                   "(waiting for the GIL or a CPU), so more would not help"
                                   + (f"; {cpu}" if cpu else ""), nums)
             if size >= cap:
-                bound = (f"2 x {self.cpu_count} cpus + 2 for CPU-heavy work ({cpu})"
+                bound = (f"2 x {self.cpu_count} cpus + 2 for CPU-heavy work; {cpu}"
                          if cap < self.max_size else "max_pool_size")
-                return self._hold(w, f"{lead}{backlog}; at the upper bound {cap} "
-                                  f"({bound})", nums)
+                return self._hold(w, f"{lead}{backlog}; at the upper bound {cap}: {bound}",
+                                  nums)
             drain = w.backlog / DRAIN_S
             plan = (lam + drain) * service
             nums["plan"] = _round(plan, 3)

@@ -245,7 +245,7 @@ def test_io_bound_backlog_grows_to_the_bound_quickly() -> None:
     # The probe to 64 is judged (kept), then nothing moves: 64 is max_pool_size.
     assert [d.action for d in decisions[first_at_max + 1:]] == \
         ["keep"] + ["hold"] * (8 - first_at_max)
-    assert "at the upper bound 64 (max_pool_size)" in decisions[-1].reason
+    assert "at the upper bound 64: max_pool_size" in decisions[-1].reason
 
 
 def test_gil_bound_backlog_never_grows() -> None:
