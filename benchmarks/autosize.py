@@ -56,7 +56,7 @@ GIL_TASK_S = 0.005  # seconds of the pure-Python loop (calibrated at start)
 MIX_CPU_S = 0.002
 
 FIELDS = TraceEvent._fields
-GIL_REACT_S = 2.0  # after the phase change, the size bound counts from this many seconds
+GIL_REACT_S = 5.0  # after the phase change, the size bound counts from this many seconds
 _loops_per_s = 0.0
 
 

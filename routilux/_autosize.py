@@ -29,10 +29,14 @@ How the controller decides (the signal is throughput, not queue length):
   the controller does not grow; growth never goes past the size at which, scaling the
   CPU seen so far, the threads would hold the GIL ``GIL_FILL`` of the time. Work that is
   CPU-heavy (the pool uses ``CPU_HEAVY_RATE`` of a core and each busy thread spends
-  ``CPU_HEAVY_SHARE`` of its time on CPU, or the GIL is saturated) never gets more than
+  ``CPU_HEAVY_SHARE`` of its time on CPU) never gets more than
   ``2 x cpu_count + 2`` threads, and grows by small verified steps only. (The runtime's
   own per-task cost is CPU too: fast I/O-bound tasks at thousands a second use a
   quarter of a core with a tiny share per thread, which is why both numbers count.)
+  A pool above that bound whose threads saturate the GIL with a small share each is
+  either GIL-bound work spread thin (after a phase change) or mixed work whose waits
+  need the threads; a probe *down* (half the size, kept unless throughput falls beyond
+  the noise) tells them apart.
 
 Rejected: queue-length targets (a deep queue of GIL-bound work would get threads that
 cannot help) and .NET-style continuous hill climbing (it needs many windows to converge
@@ -257,6 +261,8 @@ class AutoSizeController:
         # itself makes throughput wander (another process's load, say), for the noise.
         self._recent: deque[float] = deque(maxlen=NOISE_WINDOWS)
         self._recent_size = self.size  # the size those windows ran at
+        self._down_fails = 0  # failed probes down in a row
+        self._down_cooldown = 0  # windows until the next probe down
 
     # -- the decision --------------------------------------------------------------------
     def decide(self, w: Window) -> Decision:
@@ -272,6 +278,8 @@ class AutoSizeController:
         self._merged = 0
         if self._cooldown > 0:
             self._cooldown -= 1
+        if self._down_cooldown > 0:
+            self._down_cooldown -= 1
         nums = self._numbers(w)
         if self._probe is not None:
             d = self._judge_probe(w, nums)
@@ -332,6 +340,26 @@ class AutoSizeController:
         noise = max(self.noise(before, w), self.wander(base))
         nums = {**nums, "before_size": base, "before_throughput": _round(before.throughput),
                 "gain": _round(gain, 3), "noise": _round(noise, 3)}
+        if tried < base:  # a probe down, with the GIL saturated: kept unless throughput fell
+            change = (f"throughput {_rate(w.throughput)} at {tried} vs "
+                      f"{_rate(before.throughput)} at {base} ({gain * 100:+.0f} %")
+            if gain >= -noise:
+                self._down_fails = 0
+                verdict = (f"{change}, within the {noise * 100:.0f} % noise): the threads "
+                           f"above {tried} did not add throughput")
+                d = self._steer(w, nums, verdict=verdict)
+                if d.changed:
+                    return d
+                rest = d.reason.split(f"{verdict}; ", 1)[-1]
+                return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}",
+                                      nums)
+            self._down_fails += 1
+            self._down_cooldown = min(MAX_COOLDOWN_WINDOWS,
+                                      COOLDOWN_WINDOWS * 2 ** self._down_fails)
+            return self._decision("revert", w, base, f"{tried} -> {base}: {change}, beyond "
+                                  f"the {noise * 100:.0f} % noise): the threads were "
+                                  f"helping; next probe down in {self._down_cooldown} windows",
+                                  nums)
         if gain > noise:
             self._fails = 0
             self._step.pop(base, None)
@@ -357,8 +385,8 @@ class AutoSizeController:
         cpu_rate = w.cpu_rate
         share = w.cpu_share or 0.0
         gil_full = cpu_rate is not None and cpu_rate >= GIL_SATURATED_RATE
-        cpu_heavy = gil_full or (cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE
-                                 and share >= CPU_HEAVY_SHARE)
+        cpu_heavy = (cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE
+                     and share >= CPU_HEAVY_SHARE)
         cap = min(self.max_size, self.cpu_cap) if cpu_heavy else self.max_size
         # Threads beyond the size at which the pool would hold the GIL GIL_FILL of the
         # time cannot add throughput (linear scaling of the CPU seen so far).
@@ -386,6 +414,15 @@ class AutoSizeController:
             self._shrink_streak = 0
             backlog = f"{w.backlog} queued, {w.busy:.1f} of {size} threads busy"
             if gil_full:
+                if size > self.cpu_cap and self._down_cooldown == 0:
+                    # Many threads, GIL full: GIL-bound work (fewer threads do as well) or
+                    # mixed work whose waits need them. Only a probe down can tell.
+                    new = max(self.cpu_cap, size // 2)
+                    self._probe = (size, w)
+                    return self._decision(
+                        "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: the GIL "
+                        f"is saturated; trying fewer threads, kept unless throughput falls "
+                        f"beyond the noise", nums)
                 return self._hold(w, f"{lead}{backlog}, but {cpu}: GIL-bound, more threads "
                                   "cannot drain it faster", nums)
             if not full:

@@ -191,10 +191,29 @@ def test_gil_saturated_backlog_holds() -> None:
 
 
 def test_cpu_heavy_work_is_bounded_by_twice_the_cores_plus_two() -> None:
-    ctl = AutoSizeController(40, 64, cpu_count=CPUS)
-    d = ctl.decide(win(40, 200, 0.2, queued=100, cpu_rate=0.9))
+    ctl = AutoSizeController(10, 64, cpu_count=CPUS)  # 0.9 CPU-s/s over 10 threads: 9 % each
+    d = ctl.decide(win(10, 200, 0.05, queued=100, cpu_rate=0.9))
     assert (d.action, d.new) == ("shrink", 6)
     assert "never above 2 x 2 cpus + 2 = 6" in d.reason
+
+
+@pytest.mark.parametrize(("flat", "sizes"), [
+    (True, [20, 10, 6, 6]),  # GIL-bound: half the threads do as well, down to the bound
+    (False, [20, 40, 40, 40]),  # mixed work whose waits needed the threads: back up
+])
+def test_many_threads_with_the_gil_saturated_probe_down(flat: bool, sizes: list[int]) -> None:
+    """40 threads holding 0.95 CPU-s/s (2 % each): only throughput tells GIL-bound work
+    (fewer threads do as well) from mixed work whose waits need the threads."""
+    ctl = AutoSizeController(40, 64, cpu_count=CPUS)
+    seen = []
+    for _ in range(4):
+        x = 200 if flat or ctl.size == 40 else 120
+        seen.append(ctl.decide(win(ctl.size, x, ctl.size / x, queued=100,
+                                   cpu_rate=0.95)))
+    assert [d.new for d in seen] == sizes, [d.reason for d in seen]
+    assert seen[0].action == "probe" and "the GIL is saturated" in seen[0].reason
+    if not flat:
+        assert seen[1].action == "revert" and "the threads were helping" in seen[1].reason
 
 
 def test_cpu_heavy_probes_take_small_steps() -> None:
@@ -277,8 +296,11 @@ def test_phase_change_from_io_to_gil_bound_comes_down_to_the_bound() -> None:
     assert ctl.size == 64
     pool.cpu_s, pool.wait_s = 0.005, 0.0
     after = run(pool, ctl, 10)
-    assert after[0].action == "shrink" and after[0].new == 6
-    assert all(d.new <= 6 for d in after)
+    # 64 threads share one GIL (1.6 % CPU each): probes down, each kept, until each
+    # thread's share (1/16 at 16) marks the work CPU-heavy; then straight to the bound.
+    assert [(d.action, d.new) for d in after[:3]] == [
+        ("probe", 32), ("probe", 16), ("shrink", 6)], [d.reason for d in after]
+    assert all(d.new <= 6 for d in after[2:])
 
 
 def test_mixed_work_stops_where_the_gil_fills() -> None:
