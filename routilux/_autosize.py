@@ -374,7 +374,8 @@ class AutoSizeController:
         self._cooldown = min(MAX_COOLDOWN_WINDOWS, COOLDOWN_WINDOWS * 2 ** (self._fails - 1))
         self._step[base] = (tried - base) // 2
         why = (f"throughput {_rate(w.throughput)} at {tried} vs {_rate(before.throughput)} "
-               f"at {base} ({gain * 100:+.0f} %, within the {noise * 100:.0f} % noise)")
+               f"at {base} ({gain * 100:+.0f} %, no rise beyond the {noise * 100:.0f} % "
+               f"noise)")
         return self._decision("revert", w, base, f"{tried} -> {base}: {why}; next probe in "
                               f"{self._cooldown} windows", nums)
 

@@ -174,7 +174,7 @@ def test_a_probe_is_kept_only_beyond_the_noise(gain: float, kept: bool) -> None:
         assert after.action in ("keep", "probe") and after.new >= probe.new
     else:
         assert (after.action, after.new) == ("revert", 8)
-        assert re.search(r"\d+ -> 8: throughput 4000/s at \d+|within the 10 % noise",
+        assert re.search(r"\d+ -> 8: throughput 4000/s at \d+|no rise beyond the 10 % noise",
                          after.reason)
 
 
