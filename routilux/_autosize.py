@@ -88,6 +88,7 @@ GIL_SATURATED_RATE = 0.8  # CPU-s per s: the GIL is (nearly) always held; do not
 GIL_FILL = 0.9  # growth stops at the size whose threads would hold the GIL this much
 COOLDOWN_WINDOWS = 2  # windows after a failed probe before the next; doubles per failure
 MAX_COOLDOWN_WINDOWS = 32  # the longest wait between probes from one size
+WORK_CHANGE = 3.0  # CPU per task rising this many times over: the work changed
 NOISE_WINDOWS = 6  # held windows whose throughput spread counts as noise
 BUSY_FULL = 0.85  # mean busy threads / size at which the pool counts as fully busy
 
@@ -262,6 +263,8 @@ class AutoSizeController:
         self._recent: deque[float] = deque(maxlen=NOISE_WINDOWS)
         self._recent_size = self.size  # the size those windows ran at
         self._down_fails = 0  # failed probes down in a row
+        self._descending = False  # the last probe down was kept: try the next one
+        self._task_cpu: float | None = None  # CPU seconds per task, last judged window
         self._down_cooldown = 0  # windows until the next probe down
 
     # -- the decision --------------------------------------------------------------------
@@ -285,6 +288,8 @@ class AutoSizeController:
             d = self._judge_probe(w, nums)
         else:
             d = self._steer(w, nums, verdict="")
+        if not (d.action == "keep" or (d.action == "probe" and d.new < d.old)):
+            self._descending = False  # a chain of probes down ends at anything else
         if d.action == "hold":
             if self._recent_size != self.size:
                 self._recent.clear()
@@ -345,6 +350,7 @@ class AutoSizeController:
                       f"{_rate(before.throughput)} at {base} ({gain * 100:+.0f} %")
             if gain >= -noise:
                 self._down_fails = 0
+                self._descending = True
                 verdict = (f"{change}, within the {noise * 100:.0f} % noise): the threads "
                            f"above {tried} did not add throughput")
                 d = self._steer(w, nums, verdict=verdict)
@@ -354,6 +360,7 @@ class AutoSizeController:
                 return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}",
                                       nums)
             self._down_fails += 1
+            self._descending = False
             self._down_cooldown = min(MAX_COOLDOWN_WINDOWS,
                                       COOLDOWN_WINDOWS * 2 ** self._down_fails)
             return self._decision("revert", w, base, f"{tried} -> {base}: {change}, beyond "
@@ -389,6 +396,15 @@ class AutoSizeController:
         cpu_heavy = (cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE
                      and share >= CPU_HEAVY_SHARE)
         cap = min(self.max_size, self.cpu_cap) if cpu_heavy else self.max_size
+        work_cpu = (cpu_rate / w.throughput) if cpu_rate and w.throughput > 0 else None
+        changed = (work_cpu is not None and self._task_cpu is not None
+                   and work_cpu > WORK_CHANGE * self._task_cpu)
+        if work_cpu is not None:
+            if changed:  # a new kind of work: what probes learnt about the old one is stale
+                self._settled.clear()
+                self._step.clear()
+                self._cooldown = self._down_cooldown = 0
+            self._task_cpu = work_cpu
         # Threads beyond the size at which the pool would hold the GIL GIL_FILL of the
         # time cannot add throughput (linear scaling of the CPU seen so far).
         gil_room = (math.floor(w.busy * GIL_FILL / cpu_rate) if cpu_rate else self.max_size)
@@ -414,16 +430,24 @@ class AutoSizeController:
         if waiting or behind:
             self._shrink_streak = 0
             backlog = f"{w.backlog} queued, {w.busy:.1f} of {size} threads busy"
+            # Many threads and real CPU use: GIL-bound work spread thin (fewer threads do
+            # as well) or mixed work whose waits need them. Only a probe down can tell.
+            # Tried when the GIL is saturated, when the work just became CPU-hungrier (a
+            # loaded machine may give it less than GIL_SATURATED_RATE), and after a kept
+            # probe down.
+            why_down = ("the GIL is saturated" if gil_full else
+                        f"the work changed: {_ms(work_cpu)} CPU per task, was "
+                        f"{_ms(self._task_cpu)}" if changed else
+                        "fewer threads did as well" if self._descending else "")
+            if (why_down and size > self.cpu_cap and self._down_cooldown == 0
+                    and cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE):
+                new = max(self.cpu_cap, size // 2)
+                self._probe = (size, w)
+                return self._decision(
+                    "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: {why_down}; "
+                    f"trying fewer threads, kept unless throughput falls beyond the noise",
+                    nums)
             if gil_full:
-                if size > self.cpu_cap and self._down_cooldown == 0:
-                    # Many threads, GIL full: GIL-bound work (fewer threads do as well) or
-                    # mixed work whose waits need them. Only a probe down can tell.
-                    new = max(self.cpu_cap, size // 2)
-                    self._probe = (size, w)
-                    return self._decision(
-                        "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: the GIL "
-                        f"is saturated; trying fewer threads, kept unless throughput falls "
-                        f"beyond the noise", nums)
                 return self._hold(w, f"{lead}{backlog}, but {cpu}: GIL-bound, more threads "
                                   "cannot drain it faster", nums)
             if not full:

@@ -446,3 +446,18 @@ def test_the_noise_includes_how_much_held_windows_wander(history, kept) -> None:
     after = ctl.decide(win(probe.new, 2600, 0.004, queued=200))
     assert (after.new >= probe.new) is kept, after.reason
     assert (ctl.wander(8) > 0.3) is (not kept)
+
+
+def test_a_phase_change_the_machine_hides_is_caught_by_the_cpu_per_task() -> None:
+    """A loaded machine gives the GIL-bound phase only 0.5 CPU-s/s (not 'saturated'), at
+    the upper bound: the CPU per task rising 100-fold starts probes down, kept while
+    throughput holds, until each thread's share marks the work CPU-heavy."""
+    ctl = AutoSizeController(64, 64, cpu_count=CPUS)
+    io = ctl.decide(win(64, 5000, 0.0128, queued=250, cpu_rate=0.25))  # 50 us CPU per task
+    assert io.action == "hold" and "upper bound 64" in io.reason
+    seen = []
+    for _ in range(5):  # GIL-bound: 100/s whatever the size, 5 ms CPU per task
+        seen.append(ctl.decide(win(ctl.size, 100, ctl.size / 100, queued=250, cpu_rate=0.5)))
+    assert seen[0].action == "probe" and "the work changed: 5 ms CPU per task" in seen[0].reason
+    assert [d.new for d in seen[:3]] == [32, 16, 8], [d.reason for d in seen]
+    assert ctl.size <= 6
