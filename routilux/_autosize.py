@@ -265,6 +265,7 @@ class AutoSizeController:
         self._down_fails = 0  # failed probes down in a row
         self._descending = False  # the last probe down was kept: try the next one
         self._task_cpu: float | None = None  # CPU seconds per task, last judged window
+        self._work_changed = False  # the last window saw the CPU per task jump
         self._down_cooldown = 0  # windows until the next probe down
 
     # -- the decision --------------------------------------------------------------------
@@ -397,13 +398,10 @@ class AutoSizeController:
                      and share >= CPU_HEAVY_SHARE)
         cap = min(self.max_size, self.cpu_cap) if cpu_heavy else self.max_size
         work_cpu = (cpu_rate / w.throughput) if cpu_rate and w.throughput > 0 else None
-        changed = (work_cpu is not None and self._task_cpu is not None
-                   and work_cpu > WORK_CHANGE * self._task_cpu)
+        was_cpu = self._task_cpu
+        changed = (work_cpu is not None and was_cpu is not None
+                   and work_cpu > WORK_CHANGE * was_cpu)
         if work_cpu is not None:
-            if changed:  # a new kind of work: what probes learnt about the old one is stale
-                self._settled.clear()
-                self._step.clear()
-                self._cooldown = self._down_cooldown = 0
             self._task_cpu = work_cpu
         # Threads beyond the size at which the pool would hold the GIL GIL_FILL of the
         # time cannot add throughput (linear scaling of the CPU seen so far).
@@ -424,6 +422,15 @@ class AutoSizeController:
             return self._decision("shrink", w, cap, f"{lead}{size} -> {cap}: {cpu}: CPU-heavy "
                                   f"work, never above 2 x {self.cpu_count} cpus + 2 = "
                                   f"{self.cpu_cap}", nums)
+        if changed:  # a new kind of work: what probes learnt about the old one is stale,
+            self._settled.clear()  # and this window mixes the two; judge the next one
+            self._step.clear()
+            self._cooldown = self._down_cooldown = 0
+            self._work_changed = True
+            self._shrink_streak = 0
+            return self._hold(w, f"{lead}the work changed: {_ms(work_cpu)} CPU per task, "
+                              f"was {_ms(was_cpu)}; measuring it for a window", nums)
+        just_changed, self._work_changed = self._work_changed, False
         full = w.busy >= BUSY_FULL * size
         waiting = w.queued >= max(1.0, 0.5 * size)
         behind = lam > w.throughput * (1.0 + NOISE_FLOOR) and w.backlog >= size
@@ -436,8 +443,8 @@ class AutoSizeController:
             # loaded machine may give it less than GIL_SATURATED_RATE), and after a kept
             # probe down.
             why_down = ("the GIL is saturated" if gil_full else
-                        f"the work changed: {_ms(work_cpu)} CPU per task, was "
-                        f"{_ms(self._task_cpu)}" if changed else
+                        f"the work changed, now {_ms(work_cpu)} CPU per task"
+                        if just_changed else
                         "fewer threads did as well" if self._descending else "")
             if (why_down and size > self.cpu_cap and self._down_cooldown == 0
                     and cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE):

@@ -296,11 +296,13 @@ def test_phase_change_from_io_to_gil_bound_comes_down_to_the_bound() -> None:
     assert ctl.size == 64
     pool.cpu_s, pool.wait_s = 0.005, 0.0
     after = run(pool, ctl, 10)
-    # 64 threads share one GIL (1.6 % CPU each): probes down, each kept, until each
+    # The CPU per task jumps 100-fold: one window to measure the new work; then 64
+    # threads sharing one GIL (1.6 % CPU each) probe down, each probe kept, until each
     # thread's share (1/16 at 16) marks the work CPU-heavy; then straight to the bound.
-    assert [(d.action, d.new) for d in after[:3]] == [
-        ("probe", 32), ("probe", 16), ("shrink", 6)], [d.reason for d in after]
-    assert all(d.new <= 6 for d in after[2:])
+    assert [(d.action, d.new) for d in after[:4]] == [
+        ("hold", 64), ("probe", 32), ("probe", 16), ("shrink", 6)], [d.reason for d in after]
+    assert "the work changed" in after[0].reason
+    assert all(d.new <= 6 for d in after[3:])
 
 
 def test_mixed_work_stops_where_the_gil_fills() -> None:
@@ -456,8 +458,10 @@ def test_a_phase_change_the_machine_hides_is_caught_by_the_cpu_per_task() -> Non
     io = ctl.decide(win(64, 5000, 0.0128, queued=250, cpu_rate=0.25))  # 50 us CPU per task
     assert io.action == "hold" and "upper bound 64" in io.reason
     seen = []
-    for _ in range(5):  # GIL-bound: 100/s whatever the size, 5 ms CPU per task
+    for _ in range(6):  # GIL-bound: 100/s whatever the size, 5 ms CPU per task
         seen.append(ctl.decide(win(ctl.size, 100, ctl.size / 100, queued=250, cpu_rate=0.5)))
-    assert seen[0].action == "probe" and "the work changed: 5 ms CPU per task" in seen[0].reason
-    assert [d.new for d in seen[:3]] == [32, 16, 8], [d.reason for d in seen]
+    assert seen[0].action == "hold", seen[0].reason  # the window mixing both kinds of work
+    assert "the work changed: 5 ms CPU per task, was 0.05 ms" in seen[0].reason
+    assert seen[1].action == "probe" and "the work changed, now 5 ms" in seen[1].reason
+    assert [d.new for d in seen[1:4]] == [32, 16, 8], [d.reason for d in seen]
     assert ctl.size <= 6
