@@ -36,7 +36,8 @@ How the controller decides (the signal is throughput, not queue length):
   A pool above that bound whose threads saturate the GIL with a small share each is
   either GIL-bound work spread thin (after a phase change) or mixed work whose waits
   need the threads; a probe *down* (half the size, kept unless throughput falls beyond
-  the noise) tells them apart.
+  the noise) tells them apart. Probes down also start when the CPU per task rises
+  ``WORK_CHANGE``-fold (the work changed; a loaded machine may hide a saturated GIL).
 
 Rejected: queue-length targets (a deep queue of GIL-bound work would get threads that
 cannot help) and .NET-style continuous hill climbing (it needs many windows to converge

@@ -465,3 +465,18 @@ def test_a_phase_change_the_machine_hides_is_caught_by_the_cpu_per_task() -> Non
     assert seen[1].action == "probe" and "the work changed, now 5 ms" in seen[1].reason
     assert [d.new for d in seen[1:4]] == [32, 16, 8], [d.reason for d in seen]
     assert ctl.size <= 6
+
+
+@pytest.mark.timeout(30)
+def test_a_dropped_runtime_ends_its_driver_thread() -> None:
+    """The driver holds the runtime weakly: a runtime collected without shutdown does not
+    leave the thread running."""
+    import gc
+
+    rt = Runtime(thread_pool_size="auto")
+    name = f"RoutiluxAutoSize-{id(rt):x}"
+    (thread,) = [t for t in threading.enumerate() if t.name == name]
+    del rt
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
