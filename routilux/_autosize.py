@@ -431,7 +431,9 @@ class AutoSizeController:
             self._shrink_streak = 0
             return self._hold(w, f"{lead}the work changed: {_ms(work_cpu)} CPU per task, "
                               f"was {_ms(was_cpu)}; measuring it for a window", nums)
-        just_changed, self._work_changed = self._work_changed, False
+        if size <= self.cpu_cap:
+            self._work_changed = False
+        just_changed = self._work_changed  # until a probe down is tried
         full = w.busy >= BUSY_FULL * size
         waiting = w.queued >= max(1.0, 0.5 * size)
         behind = lam > w.throughput * (1.0 + NOISE_FLOOR) and w.backlog >= size
@@ -448,9 +450,10 @@ class AutoSizeController:
                         if just_changed else
                         "fewer threads did as well" if self._descending else "")
             if (why_down and size > self.cpu_cap and self._down_cooldown == 0
-                    and cpu_rate is not None and cpu_rate >= CPU_HEAVY_RATE):
+                    and (just_changed or (cpu_rate or 0.0) >= CPU_HEAVY_RATE)):
                 new = max(self.cpu_cap, size // 2)
                 self._probe = (size, w)
+                self._work_changed = False
                 return self._decision(
                     "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: {why_down}; "
                     f"trying fewer threads, kept unless throughput falls beyond the noise",

@@ -480,3 +480,18 @@ def test_a_dropped_runtime_ends_its_driver_thread() -> None:
     gc.collect()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_work_change_waits_for_a_window_that_can_probe_down() -> None:
+    """After the jump, a window with few threads busy and little CPU (a loaded machine)
+    cannot probe yet; the change is remembered until a probe down is tried."""
+    ctl = AutoSizeController(64, 64, cpu_count=CPUS)
+    ctl.decide(win(64, 5000, 0.0128, queued=250, cpu_rate=0.25))
+    assert "the work changed" in ctl.decide(win(64, 100, 0.64, queued=250,
+                                                cpu_rate=0.5)).reason
+    ctl._down_cooldown = 2  # e.g. a probe down failed just before (counts down per window)
+    held = ctl.decide(win(64, 100, 0.2, queued=250, cpu_rate=0.1))  # 20 of 64 busy
+    assert held.action == "hold", held.reason
+    probe = ctl.decide(win(64, 100, 0.2, queued=250, cpu_rate=0.1))
+    assert (probe.action, probe.new) == ("probe", 32), probe.reason
+    assert "the work changed, now" in probe.reason
