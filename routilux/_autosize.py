@@ -437,27 +437,28 @@ class AutoSizeController:
         full = w.busy >= BUSY_FULL * size
         waiting = w.queued >= max(1.0, 0.5 * size)
         behind = lam > w.throughput * (1.0 + NOISE_FLOOR) and w.backlog >= size
+        backlog = f"{w.backlog} queued, {w.busy:.1f} of {size} threads busy"
+        # Many busy threads and real CPU use: GIL-bound work spread thin (fewer threads do
+        # as well) or mixed work whose waits need them. Only a probe down can tell. Tried
+        # when the GIL is saturated, when the work just became CPU-hungrier (a loaded
+        # machine may give it less than GIL_SATURATED_RATE), and after a kept probe down;
+        # whatever the queue: GIL-bound threads also slow whoever posts, so the queue may
+        # be short and Little's law (with service times the GIL stretched) content.
+        why_down = ("the GIL is saturated" if gil_full else
+                    f"the work changed, now {_ms(work_cpu)} CPU per task" if just_changed else
+                    "fewer threads did as well" if self._descending else "")
+        if (why_down and size > self.cpu_cap and self._down_cooldown == 0
+                and (full or waiting)
+                and (just_changed or (cpu_rate or 0.0) >= CPU_HEAVY_RATE)):
+            self._shrink_streak = 0
+            new = max(self.cpu_cap, size // 2)
+            self._probe = (size, w)
+            self._work_changed = False
+            return self._decision(
+                "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: {why_down}; "
+                f"trying fewer threads, kept unless throughput falls beyond the noise", nums)
         if waiting or behind:
             self._shrink_streak = 0
-            backlog = f"{w.backlog} queued, {w.busy:.1f} of {size} threads busy"
-            # Many threads and real CPU use: GIL-bound work spread thin (fewer threads do
-            # as well) or mixed work whose waits need them. Only a probe down can tell.
-            # Tried when the GIL is saturated, when the work just became CPU-hungrier (a
-            # loaded machine may give it less than GIL_SATURATED_RATE), and after a kept
-            # probe down.
-            why_down = ("the GIL is saturated" if gil_full else
-                        f"the work changed, now {_ms(work_cpu)} CPU per task"
-                        if just_changed else
-                        "fewer threads did as well" if self._descending else "")
-            if (why_down and size > self.cpu_cap and self._down_cooldown == 0
-                    and (just_changed or (cpu_rate or 0.0) >= CPU_HEAVY_RATE)):
-                new = max(self.cpu_cap, size // 2)
-                self._probe = (size, w)
-                self._work_changed = False
-                return self._decision(
-                    "probe", w, new, f"{lead}{size} -> {new}: {backlog}, {cpu}: {why_down}; "
-                    f"trying fewer threads, kept unless throughput falls beyond the noise",
-                    nums)
             if gil_full:
                 return self._hold(w, f"{lead}{backlog}, but {cpu}: GIL-bound, more threads "
                                   "cannot drain it faster", nums)

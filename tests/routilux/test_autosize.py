@@ -495,3 +495,13 @@ def test_the_work_change_waits_for_a_window_that_can_probe_down() -> None:
     probe = ctl.decide(win(64, 100, 0.2, queued=250, cpu_rate=0.1))
     assert (probe.action, probe.new) == ("probe", 32), probe.reason
     assert "the work changed, now" in probe.reason
+
+
+def test_gil_bound_threads_that_starve_the_poster_still_probe_down() -> None:
+    """64 GIL-bound threads slow the posting thread too: the queue runs short and
+    Little's law (with service times the GIL stretched) asks for all 64. The saturated
+    GIL still starts a probe down."""
+    ctl = AutoSizeController(64, 64, cpu_count=CPUS)
+    d = ctl.decide(win(64, 190, 64 / 190, queued=3, cpu_rate=0.95))
+    assert (d.action, d.new) == ("probe", 32), d.reason
+    assert "the GIL is saturated" in d.reason
