@@ -649,7 +649,10 @@ class AutoSizer:
             queued_sum += queued
             n += 1
             now = time.monotonic()
-            if n >= SAMPLES_PER_WINDOW:
+            # By the clock, not the sample count: with many GIL-bound threads this thread
+            # waits its turn for the GIL at every wake-up (up to threads x the switch
+            # interval), and a window of ten samples would stretch over seconds.
+            if now - start_t >= self.window_s:
                 cpu = self._clocks.read(alive)
                 mean_busy = busy_sum / n
                 done = completed - start_completed
