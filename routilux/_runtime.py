@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from . import _context, _entry, _hooks, _monitoring, _offload, _output
+from . import _autosize, _context, _entry, _hooks, _monitoring, _offload, _output
 from ._calling import make_caller
 from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
@@ -82,7 +82,9 @@ class RuntimeStatistics:
     activations, retries and re-checks; ``trace_dropped`` events the tracer discarded;
     ``shared_pool`` True for ``thread_pool_size=0`` (compat): ``pool_size`` then is the
     process-wide pool's, shared with every other such runtime, so ``busy`` and ``queued``
-    include their work too.
+    include their work too. ``pool_auto``: the size is automatic
+    (``thread_pool_size="auto"``); then ``pool_auto_reason`` is the controller's latest
+    decision, with its numbers.
     """
 
     pool_size: int
@@ -104,6 +106,8 @@ class RuntimeStatistics:
     uptime_s: float
     shut_down: bool
     shared_pool: bool = False  # thread_pool_size=0: the process-wide 100-thread pool
+    pool_auto: bool = False
+    pool_auto_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -954,7 +958,12 @@ class Runtime:
 
     Args:
         thread_pool_size: threads of this runtime's own pool (at most that many of its
-            logic calls run at once); 0 uses the process-wide shared 100-thread pool.
+            logic calls run at once); 0 uses the process-wide shared 100-thread pool;
+            ``"auto"``: a private pool that sizes itself while jobs run, from throughput,
+            Little's law and the CPU share of its threads, recording every change and
+            its reason in the trace (``pool.autosize``; docs/tuning.md).
+        max_pool_size: the upper bound of automatic sizing (default 64 threads; the
+            lower bound is 1). Also used by a later ``resize("auto")``.
         max_queue_size: bound on activations waiting in the run queue; when full, ``post``
             waits (``block=True``) or raises ``QueueFullError``. ``None`` = unbounded.
             Activations scheduled by ``emit`` inside logic are never refused.
@@ -977,11 +986,15 @@ class Runtime:
         trace: Any = False,
         strict: bool = False,
         executor: Any = None,
+        max_pool_size: int | None = None,
     ) -> None:
         if type(thread_pool_size) is int and thread_pool_size > 0:
-            size = thread_pool_size  # WorkerPool validates it (and warns once if huge)
+            size, auto = thread_pool_size, False  # WorkerPool validates it (warns once if huge)
         else:
-            size = check_pool_size(thread_pool_size, allow_zero=True)  # 0, or raises
+            size, auto = _autosize.parse_thread_pool_size(thread_pool_size)  # 0, auto or raises
+        self.max_pool_size = _autosize.check_max_pool_size(max_pool_size)
+        if auto:
+            size = _autosize.start_size(self.max_pool_size)
         from .executors._base import check_executor_choice
 
         self._executor = check_executor_choice(executor)
@@ -1041,6 +1054,10 @@ class Runtime:
         _runtimes.add(self)
         if self.thread_pool is not None:
             weakref.finalize(self, _close_orphan, self._pool, self._monitor)
+        self._autosizer: _autosize.AutoSizer | None = None
+        if auto:
+            self._start_autosize(f"thread_pool_size='auto': start at {size} = "
+                                 f"min(max_pool_size {self.max_pool_size}, cpu_count + 4)")
 
     def _start_tracing(self) -> None:
         """Monitoring was switched on after this runtime was made: trace from now on."""
@@ -1632,11 +1649,35 @@ class Runtime:
         return await asyncio.to_thread(self.wait_until_all_jobs_finished, timeout)
 
     # -- pool -----------------------------------------------------------------------------
-    def resize(self, n: int) -> None:
-        """Change the pool size while jobs run (a private pool only)."""
+    def resize(self, n: int | str) -> None:
+        """Change the pool size while jobs run (a private pool only).
+
+        ``resize(n)`` with an int turns automatic sizing off: the size stays ``n`` until
+        you change it (or call ``resize("auto")``, which turns it back on from the
+        current size, bounded by ``max_pool_size``).
+
+        Raises:
+            RuntimeError: on the shared pool, or after shutdown.
+            ValueError / TypeError: ``n`` is not an int >= 1 or ``'auto'``.
+        """
         if self.thread_pool is None:
             raise RuntimeError("a runtime on the shared pool (thread_pool_size=0) cannot resize")
         self._check_open()
+        if isinstance(n, str):
+            if n != _autosize.AUTO:
+                raise TypeError(f"thread_pool_size must be an int, got {n!r}; the only "
+                                "string resize() accepts is 'auto' (automatic sizing)")
+            if self._autosizer is None:
+                self._start_autosize(f"resize('auto'): start at {self._pool.size}")
+            return
+        try:
+            check_pool_size(n, allow_zero=False)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{exc}; or the string 'auto' for automatic sizing") from None
+        sizer, self._autosizer = self._autosizer, None
+        if sizer is not None:  # the user's size wins: stop deciding before applying it
+            sizer.stop()
+            sizer.record(self, "off", n, f"automatic sizing off: resize({n}) by the user")
         old = self._pool.resize(n)
         self.thread_pool_size = n
         tr = self._tracer
@@ -1652,6 +1693,7 @@ class Runtime:
             inflight = self._inflight
             workers = len(self._workers)
         tr = self._tracer
+        sizer = self._autosizer
         return RuntimeStatistics(
             pool_size=ps.size, threads=ps.threads, busy=ps.busy, idle=ps.idle,
             queued=ps.queued, max_queue_size=self.max_queue_size, jobs=counts, posted=posted,
@@ -1661,6 +1703,8 @@ class Runtime:
             trace_dropped=tr.dropped if tr is not None else 0,
             uptime_s=time.monotonic() - self._started, shut_down=self._shut_down,
             shared_pool=self.thread_pool is None,
+            pool_auto=sizer is not None,
+            pool_auto_reason=sizer.last.reason if sizer is not None and sizer.last else None,
         )
 
     def running_tasks(self) -> list[dict[str, Any]]:
@@ -1681,6 +1725,12 @@ class Runtime:
                 "running_s": (now - task.started_ns) / 1e9 if task.started_ns else 0.0,
             })
         return out
+
+    def _start_autosize(self, reason: str) -> None:
+        sizer = _autosize.AutoSizer(self, self.max_pool_size, self._pool.size)
+        sizer.record(self, "on", self._pool.size, reason)
+        self._autosizer = sizer
+        sizer.start()
 
     # -- monitor hooks --------------------------------------------------------------------
     def _call_later(self, delay: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -1804,6 +1854,9 @@ class Runtime:
         _close_executors(self._owned_executors, wait=drained)
         budget = left() if wait else 0.0
         self._monitor.stop(budget)
+        if self._autosizer is not None:
+            rest = left() if wait else 0.0
+            self._autosizer.stop(2.0 if rest is None else min(rest, 2.0))
         if self.thread_pool is not None:
             self._pool.shutdown(timeout=left() if wait else 0.0)
         if interrupt is not None:

@@ -90,6 +90,8 @@ EVENT_KINDS: dict[str, str] = {
     "state.write": "a routine attribute was assigned while its logic ran; name is the attribute",
     "pool.size": "tracing started; value is the worker pool's size then",
     "pool.resize": "the worker pool changed size; value is the new size, detail the old one",
+    "pool.autosize": "automatic sizing decided; name the action, value the size, detail "
+                     "{old, new, reason, numbers}",
     "queue.depth": "periodic sample; value is queued activations, detail {busy, size}",
     "lock.wait": "a thread started waiting for a contended traced lock; name is the lock",
     "lock.acquired": "a traced lock was acquired after a wait; value is seconds waited",

@@ -88,11 +88,16 @@ def _export_args() -> None:
 
 
 @magic_arguments(name="routilux tune")
-@argument("flow", metavar="FLOW",
+@argument("flow", nargs="?", metavar="FLOW",
           help="a flow name, or a notebook variable holding a Flow or a "
                "factory(size) -> (runtime, flow)")  # fmt: skip
-@argument("routine", metavar="ROUTINE", help="the entry routine to post to")
-@argument("slot", metavar="SLOT", help="its slot")
+@argument("routine", nargs="?", metavar="ROUTINE", help="the entry routine to post to")
+@argument("slot", nargs="?", metavar="SLOT", help="its slot")
+@argument("--auto", action="store_true",
+          help="instead of a sweep: switch a live runtime (--apply-to, default the most "
+               "recently created) to automatic sizing, as thread_pool_size='auto'; it "
+               "adjusts the size while jobs run and records each change with its reason "
+               "(trace kind pool.autosize); a later resize(n) turns it off")  # fmt: skip
 @argument("--sizes", default="1,2,4,8", metavar="N,N,...",
           help="pool sizes to try, comma-separated (default 1,2,4,8)")  # fmt: skip
 @argument("--jobs", type=int, default=40, metavar="N", help="jobs per size (default 40)")
@@ -115,6 +120,7 @@ def _tune_args() -> None:
 
     Returns the routilux_jupyter.Tuner, which displays as the widget:
     tuner = %routilux tune ... keeps it (tuner.frame, tuner.recommendation).
+    %routilux tune --auto [--apply-to RUNTIME] sizes the runtime online instead.
     """
 
 
@@ -363,6 +369,13 @@ class RoutiluxMagics(Magics):
         print(f"wrote {count} trace events to {path}{lost}; open it in {PERFETTO}")
 
     def _tune(self, args: Any) -> Any:
+        if args.auto:
+            return self._tune_auto(args)
+        if args.flow is None or args.routine is None or args.slot is None:
+            raise UsageError(
+                "%routilux tune: the following arguments are required: FLOW, ROUTINE, SLOT "
+                "(or --auto to switch a runtime to automatic sizing)"
+            )
         from ._tuner import Tuner
 
         try:
@@ -403,6 +416,30 @@ class RoutiluxMagics(Magics):
         if args.wait:
             tuner.wait()
         return tuner
+
+    def _tune_auto(self, args: Any) -> None:
+        if args.flow is not None:
+            raise UsageError(
+                "%routilux tune --auto sizes a runtime while it runs and takes no FLOW "
+                "ROUTINE SLOT; name the runtime with --apply-to RUNTIME"
+            )
+        runtime = (self._variable(args.apply_to, (Runtime,)) if args.apply_to
+                   else latest_runtime())
+        if runtime is None:
+            raise UsageError(
+                "%routilux tune --auto: no live runtime; create one, or pass --apply-to RUNTIME"
+            )
+        try:
+            runtime.resize("auto")
+        except RuntimeError as exc:  # the shared pool, or shut down
+            raise UsageError(f"%routilux tune --auto: {_one_line(exc)}") from None
+        stats = runtime.statistics()
+        print(
+            f"automatic pool sizing on: {stats.pool_size} threads now, between 1 and "
+            f"max_pool_size {runtime.max_pool_size}; each change and its reason goes to the "
+            "trace (pool.autosize), the latest decision to statistics().pool_auto_reason; "
+            "resize(n) turns it off"
+        )
 
     def _variable_value(self, name: str, option: str) -> Any:
         if not name.isidentifier() or name not in self.shell.user_ns:
