@@ -705,7 +705,8 @@ class _OpenSlice(NamedTuple):
 class _ChromeTrace:
     """Turns trace rows into Chrome Trace Event dicts (one use per export)."""
 
-    INSTANT_KINDS = frozenset({"finding", "deadlock.detected", "pool.resize", "job.failed"})
+    INSTANT_KINDS = frozenset({"finding", "deadlock.detected", "pool.resize", "pool.autosize",
+                               "job.failed"})
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
