@@ -3,16 +3,20 @@
 Built on ``matplotlib.figure.Figure`` directly, never pyplot: no global figure state, no GUI
 backend, safe from any thread, and the figure is garbage once dropped. The look matches the
 live view: routine colours for tasks, red hatching for lock waits, amber cross-hatching for
-barrier waits, a pale lane with a dotted midline for idle.
+barrier waits, a pale lane with a dotted midline for idle. Automatic-sizing decisions are
+numbered markers on the pool-size line, listed with their reasons in a panel of their own
+below the charts (a list, not annotations on the plot: a second of probes would pile
+their texts on each other and over the legend).
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, ModelView
+from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, Decision, ModelView
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,6 +32,32 @@ IDLE_LINE = "#c9ced6"
 LOCK_COLOR = "#d62728"
 BARRIER_COLOR = "#e8890c"
 MAX_TABLE_ROWS = 8
+DECISION_COLOR = "#7b3fa0"
+MAX_DECISION_ROWS = 12  # decisions listed (the newest); the rest are unnumbered markers
+DECISION_WRAP = 150  # characters per line of a listed reason
+DECISION_LABEL = "sizing decisions"  # the markers' legend label
+
+
+def decision_rows(decisions: Sequence[Decision]) -> list[tuple[int, Decision, list[str]]]:
+    """The decisions the list shows: ``(number, decision, lines)``, the newest
+    ``MAX_DECISION_ROWS``, numbered from 1 over all of them (as their markers are)."""
+    first = max(0, len(decisions) - MAX_DECISION_ROWS)
+    rows = []
+    for i, d in enumerate(decisions[first:], start=first + 1):
+        text = f"{i}. {d.t:.2f} s  {d.action}: {d.reason}"
+        lines = textwrap.wrap(text, DECISION_WRAP, subsequent_indent="      ",
+                              max_lines=2, placeholder=" …")
+        rows.append((i, d, lines or [text]))
+    return rows
+
+
+def auto_title(view: ModelView) -> str:
+    """The queue panel's right-hand title: whether the pool's size is automatic now."""
+    if view.auto is None:
+        return ""
+    if view.auto:
+        return "pool size: automatic"
+    return "pool size: fixed (automatic sizing turned off)"
 
 
 def format_seconds(x: float | None) -> str:
@@ -131,9 +161,14 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
     timeline_h = min(8.0, 0.8 + 0.28 * n_rows)
     n_locks = min(len(view.locks), MAX_TABLE_ROWS)
     table_h = 0.5 + 0.22 * (n_locks + 1) if n_locks else 0.4
-    fig = Figure(figsize=(11, timeline_h + 2.2 + table_h + 0.6), layout="constrained")
-    axes = fig.subplots(3, 1, height_ratios=[timeline_h, 2.0, table_h])
-    ax_tl, ax_q, ax_tab = axes
+    listed = decision_rows(view.decisions)
+    n_lines = sum(len(lines) for _, _, lines in listed) + (len(listed) < len(view.decisions))
+    decisions_h = 0.45 + 0.15 * n_lines if listed else 0.0
+    fig = Figure(figsize=(11, timeline_h + 2.2 + table_h + decisions_h + 0.6),
+                 layout="constrained")
+    heights = [timeline_h, 2.0, table_h] + ([decisions_h] if listed else [])
+    axes = fig.subplots(len(heights), 1, height_ratios=heights)
+    ax_tl, ax_q, ax_tab = axes[:3]
     t1 = view.now_s
     t0 = t1 - view.window_s
     if view.samples or view.bars:
@@ -212,7 +247,21 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
                         label="busy threads")  # fmt: skip
         ax_threads.step(ts, [s[3] for s in samples], where="post", color="#888", lw=1.0,
                         ls="--", label="pool size")  # fmt: skip
-        ax_threads.set_ylim(0, max(1, max(max(s[2], s[3]) for s in samples)) * 1.15)
+        shown = [(i, d) for i, d in enumerate(view.decisions, start=1)
+                 if d.new is not None and t0 <= d.t <= t1]
+        if shown:  # each decision where the size line changes (or stays, for on/keep)
+            ax_threads.plot([d.t for _, d in shown], [d.new for _, d in shown], ls="",
+                            marker="o", ms=4.5, mfc="white", mec=DECISION_COLOR, mew=1.3,
+                            label=DECISION_LABEL)  # fmt: skip
+            numbered = {i for i, _, _ in listed}
+            for i, d in shown:
+                if i in numbered:
+                    ax_threads.annotate(str(i), (d.t, d.new), xytext=(0, 5),
+                                        textcoords="offset points", ha="center",
+                                        fontsize=6.5, color=DECISION_COLOR)  # fmt: skip
+        top = max(max(s[2], s[3]) for s in samples)
+        top = max([top, *(d.new for _, d in shown)])
+        ax_threads.set_ylim(0, max(1, top) * 1.15)
         ax_threads.set_ylabel("threads", fontsize=8, color="#2ca02c")
         ax_threads.tick_params(labelsize=8)
         handles = [
@@ -227,6 +276,9 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
     ax_q.set_xlim(t0, t1)
     ax_q.tick_params(labelsize=8)
     ax_q.set_title("Queue depth and busy threads", loc="left", fontsize=10)
+    if auto_title(view):
+        ax_q.set_title(auto_title(view), loc="right", fontsize=9,
+                       color=DECISION_COLOR if view.auto else "#666")  # fmt: skip
 
     # -- lock table ----------------------------------------------------------------------
     ax_tab.axis("off")
@@ -256,6 +308,18 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
     else:
         ax_tab.text(0.0, 0.5, "Lock contention: no traced lock was contended",
                     transform=ax_tab.transAxes, va="center", fontsize=9, color="#666")  # fmt: skip
+
+    # -- automatic-sizing decisions: the list the numbered markers point to -------------
+    if listed:
+        ax_dec = axes[3]
+        ax_dec.axis("off")
+        lines = [line for _, _, ls in listed for line in ls]
+        if len(listed) < len(view.decisions):
+            lines.insert(0, f"({len(view.decisions) - len(listed)} earlier decisions are "
+                            "unnumbered markers; report(...).decisions lists them all)")
+        ax_dec.text(0.0, 1.0, "\n".join(lines), transform=ax_dec.transAxes, va="top",
+                    ha="left", fontsize=7, family="monospace", linespacing=1.35)  # fmt: skip
+        ax_dec.set_title("Pool size decisions (automatic sizing)", loc="left", fontsize=10)
 
     heading = title or "routilux"
     fig.suptitle(f"{heading}\n{_counters_line(view)}", fontsize=10, x=0.01, ha="left")

@@ -38,6 +38,10 @@ when they changed; lists of new items hold only what is new since the previous d
     bars      [[lane, t0, t1, "task" | "lock" | "barrier", routine], ...]  closed since last
     open      [[lane, t0, kind, routine], ...]                       every bar open now
     samples   [[t, queued, busy, pool_size], ...]   new routilux.trace.pool_series samples
+    decisions* [[t, action, old, new, reason], ...]  new pool.autosize decisions inside the
+              window, at most _model.MAX_MESSAGE_DECISIONS (the reset frame: all kept)
+    auto*     bool | null   sizing is automatic now (null: it never was)
+    auto_reason* str | null the controller's latest reason while automatic
     counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
     dropped   int   trace events lost (tracer overflow)
     locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked,
@@ -259,6 +263,7 @@ class Dashboard:
         self._last_stats: Any = None
         self._last_pool_size = runtime.statistics().pool_size
         self._syncing_slider = False
+        self._slider_auto: bool | None = None  # the auto state the slider's label shows
         self._refresh_error: str | None = None
         self._action_error: tuple[str, float] | None = None
         self._logged: set[str] = set()
@@ -574,7 +579,9 @@ class Dashboard:
         finished = stats.completed + stats.failed + stats.cancelled
         model.add_sample(now_ns, stats.queued, stats.busy, stats.pool_size, finished)
         self._last_stats = stats
-        self._sync_slider(stats.pool_size)
+        auto = bool(getattr(stats, "pool_auto", False))
+        model.set_auto(auto, getattr(stats, "pool_auto_reason", None))
+        self._sync_slider(stats.pool_size, auto)
         self._refresh_error = None
         if stats.shut_down:
             status = "runtime shut down"
@@ -610,8 +617,17 @@ class Dashboard:
         except Exception:
             logger.exception("routilux_jupyter: could not send the dashboard history")
 
-    def _sync_slider(self, pool_size: int) -> None:
-        """Follow a resize made elsewhere (not by this slider)."""
+    def _sync_slider(self, pool_size: int, auto: bool = False) -> None:
+        """Follow a resize made elsewhere (not by this slider): the user's, or automatic
+        sizing's. While sizing is automatic the label says so, and that moving the slider
+        turns it off (``resize(n)`` does)."""
+        if auto != self._slider_auto and not self._slider.disabled:
+            self._slider_auto = auto
+            self._slider.description = "pool size (auto)" if auto else "pool size"
+            self._slider.tooltip = (
+                "sizing is automatic; moving this calls runtime.resize(n), which turns it off"
+                if auto else "runtime.resize(n)"
+            )
         if pool_size == self._last_pool_size:
             return
         self._last_pool_size = pool_size

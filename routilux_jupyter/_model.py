@@ -29,6 +29,14 @@ Design:
   that does not trace gets its ``statistics()`` snapshots drawn instead. ``view()`` holds
   every sample; a message with more than ``MAX_MESSAGE_SAMPLES`` keeps, per bucket below
   a pixel of the view, the first and last state and the peaks (``_message_samples``).
+- Automatic sizing (``thread_pool_size="auto"``): each ``pool.autosize`` event is a
+  ``Decision`` ``(t, action, old, new, reason, numbers)``, drawn as a marker on the
+  pool-size line (the size line itself is the pool series' ``size``). They are rare (a
+  few a second at most) and go through ``_other``, off the hot loop; the live model keeps
+  those inside the window (at most ``MAX_DECISIONS``) and a message carries at most
+  ``MAX_MESSAGE_DECISIONS`` new ones. Whether sizing is automatic now, and the
+  controller's latest reason (holds included, which are not traced), come from
+  ``statistics()`` (``set_auto``); a trace alone tells it from its last on/off decision.
 
 Rejected: building a pandas frame per tick (allocates per column, ~10x slower for small
 batches); keeping every bar and thinning at draw time (unbounded memory in a long session).
@@ -40,13 +48,14 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from routilux.trace import PoolCounter, TraceEvent, task_spans
 
 __all__ = [
     "MESSAGE_VERSION",
     "DashboardModel",
+    "Decision",
     "ModelView",
     "notebook_for",
     "p95",
@@ -61,6 +70,8 @@ MAX_LATENCIES = 5_000  # most recent job latencies for the p95
 MAX_FINDINGS = 50
 MAX_LOCK_ROWS = 12  # rows of the lock table sent to the browser (by total wait)
 MAX_CAUSED_ROWS = 3  # holders (routine, site) sent per lock, most waiting caused first
+MAX_DECISIONS = 200  # pool.autosize decisions kept live (those inside the window)
+MAX_MESSAGE_DECISIONS = 20  # new decisions per message at most, the newest
 RATE_WINDOW_S = 2.0  # jobs/s is measured over about this many seconds of samples
 MERGE_DIVISOR = 4_000  # merge gap = seconds shown / MERGE_DIVISOR
 MIN_MERGE_GAP_S = 20e-6  # seconds; closer bars merge even at the very start
@@ -212,6 +223,44 @@ class LockRow:
         ]
 
 
+class Decision(NamedTuple):
+    """One automatic-sizing decision (a ``pool.autosize`` event), as the charts need it.
+
+    ``t`` is seconds since the model's origin; ``action`` one of on/off/grow/probe/keep/
+    revert/shrink; ``old``/``new`` the sizes before and after (None if the event had
+    none); ``reason`` the controller's text with its numbers; ``numbers`` the rest of the
+    event's detail (throughput, arrival_rate, service_s, ...).
+    """
+
+    t: float
+    action: str
+    old: int | None
+    new: int | None
+    reason: str
+    numbers: dict[str, Any]
+
+    def message(self) -> list[Any]:
+        """``[t, action, old, new, reason]``: the browser's hover text needs no more."""
+        return [_r(self.t), self.action, self.old, self.new, self.reason]
+
+
+def _size(x: Any) -> int | None:
+    return int(x) if isinstance(x, _NUMBER) and not isinstance(x, bool) else None
+
+
+def decision_of(t: float, name: Any, value: Any, detail: Any) -> Decision:
+    """A ``pool.autosize`` event's fields as a ``Decision`` (tolerant of missing parts)."""
+    detail = detail if isinstance(detail, dict) else {}
+    action = str(name or "?")
+    new = _size(value)
+    if new is None:
+        new = _size(detail.get("new"))
+    reason = detail.get("reason")
+    numbers = {k: v for k, v in detail.items() if k not in ("old", "new", "reason")}
+    return Decision(t, action, _size(detail.get("old")), new,
+                    str(reason) if reason else action, numbers)
+
+
 @dataclass(frozen=True)
 class ModelView:
     """Everything a static chart needs, copied out of the model at one instant.
@@ -229,6 +278,9 @@ class ModelView:
     counters: dict[str, Any]
     findings: list[dict[str, Any]]
     dropped: int
+    decisions: list[Decision] = field(default_factory=list)  # pool.autosize, oldest first
+    auto: bool | None = None  # sizing automatic now; None: never automatic (or unknown)
+    auto_reason: str | None = None  # the controller's latest reason, while automatic
 
 
 class DashboardModel:
@@ -242,6 +294,7 @@ class DashboardModel:
             shown so far / 4000 (see the module docstring).
         max_bars: Closed bars kept at most.
         max_samples: Pool samples kept at most (None: all, for a static report).
+        max_decisions: Automatic-sizing decisions kept at most (None: all).
     """
 
     def __init__(
@@ -250,6 +303,7 @@ class DashboardModel:
         merge_gap_s: float | None = None,
         max_bars: int = MAX_BARS,
         max_samples: int | None = MAX_SAMPLES,
+        max_decisions: int | None = MAX_DECISIONS,
     ) -> None:
         if not (isinstance(window_s, int | float) and window_s > 0):
             raise ValueError(f"window_s must be a number of seconds > 0, got {window_s!r}")
@@ -287,6 +341,12 @@ class DashboardModel:
         self._latencies: deque[tuple[float, float]] = deque(maxlen=MAX_LATENCIES)
         self.jobs = {"posted": 0, "completed": 0, "failed": 0, "cancelled": 0}
         self._last_t: float | None = None
+        # automatic sizing: decisions from the trace, the state from statistics()
+        self._decisions: deque[Decision] = deque(maxlen=max_decisions)
+        self._new_decisions: list[Decision] = []
+        self.auto: bool | None = None
+        self.auto_reason: str | None = None
+        self._auto_sent: tuple[bool | None, str | None] | None = None
         # locks and findings
         self._locks: dict[str, LockRow] = {}
         self._locks_changed = False
@@ -520,6 +580,12 @@ class DashboardModel:
                     "t": _r(t),
                 }
             )
+        elif kind == "pool.autosize":
+            d = decision_of(t, name, value, detail)
+            self._decisions.append(d)
+            self._new_decisions.append(d)
+            self.auto = d.action != "off"
+            self.auto_reason = d.reason if self.auto else None
         elif kind == "finding":
             title = severity = key = None
             if isinstance(detail, dict):
@@ -570,6 +636,15 @@ class DashboardModel:
                 rates.popleft()
         if self._last_t is None or t > self._last_t:
             self._last_t = t
+
+    def set_auto(self, auto: bool, reason: str | None) -> None:
+        """The runtime's own word (``statistics().pool_auto``/``pool_auto_reason``): whether
+        sizing is automatic now and the controller's latest reason. Holds are not traced,
+        so this is the only place their reasons show. A runtime that was never automatic
+        stays ``None`` (no badge, nothing to say)."""
+        if auto or self.auto is not None:
+            self.auto = bool(auto)
+            self.auto_reason = reason if auto else None
 
     def add_finding(self, finding: dict[str, Any]) -> bool:
         """Add one finding (a dict: kind, severity, title; optional key, evidence, fix...).
@@ -646,6 +721,9 @@ class DashboardModel:
         samples = self._samples
         while len(samples) > 1 and samples[1][0] <= horizon:
             samples.popleft()  # the one left is the state in effect at the horizon
+        decisions = self._decisions
+        while decisions and decisions[0][0] < horizon:
+            decisions.popleft()
 
     def _open_bars(self, now_s: float) -> list[list[Any]]:
         out: list[list[Any]] = []
@@ -684,7 +762,16 @@ class DashboardModel:
             msg["locks"] = [row.as_list() for row in self._lock_table()[:MAX_LOCK_ROWS]]
         if self._findings_changed:
             msg["findings"] = [dict(f) for f in self._findings]
+        if self._new_decisions:
+            horizon = now_s - self.window_s
+            fresh = [d for d in self._new_decisions if d[0] >= horizon]
+            msg["decisions"] = [d.message() for d in fresh[-MAX_MESSAGE_DECISIONS:]]
+        auto = (self.auto, self.auto_reason)
+        if auto != self._auto_sent:
+            msg["auto"], msg["auto_reason"] = auto
+            self._auto_sent = auto
         msg.update(extra)
+        self._new_decisions = []
         self._new_lanes = []
         self._new_routines = []
         self._pending = []
@@ -729,6 +816,8 @@ class DashboardModel:
         msg["dropped"] = max(self.dropped, self.lost)
         msg["locks"] = [row.as_list() for row in self._lock_table()[:MAX_LOCK_ROWS]]
         msg["findings"] = [dict(f) for f in self._findings]
+        msg["decisions"] = [d.message() for d in self._decisions]
+        msg["auto"], msg["auto_reason"] = self.auto, self.auto_reason
         msg.update(extra)
         return msg
 
@@ -750,6 +839,9 @@ class DashboardModel:
             counters=dict(self.compute_counters(now_s, stats)),
             findings=[dict(f) for f in self._findings],
             dropped=max(self.dropped, self.lost),
+            decisions=[d for d in self._decisions if d[0] >= now_s - self.window_s],
+            auto=self.auto,
+            auto_reason=self.auto_reason,
         )
 
     @classmethod
@@ -759,7 +851,8 @@ class DashboardModel:
             span_s = max(1e-3, (events[-1][1] - events[0][1]) * 1e-9)
         else:
             span_s = 1.0
-        model = cls(window_s=span_s * 1.02, max_bars=MAX_BARS * 4, max_samples=None)
+        model = cls(window_s=span_s * 1.02, max_bars=MAX_BARS * 4, max_samples=None,
+                    max_decisions=None)
         model.feed(events, tasks=False)
         records = [e if isinstance(e, TraceEvent) else TraceEvent(*e) for e in events]
         model.add_spans(task_spans(records))

@@ -78,6 +78,10 @@ class Report:
             name, waits, total_wait_s, max_wait_s, timeouts, holder (None once released),
             waiters (still waiting), deadlocked, and caused: the waiting charged to each
             holder, ``[{routine, site, total_s, max_s, holds}, ...]``, biggest first.
+        decisions: The automatic-sizing decisions (``pool.autosize`` events), oldest
+            first, as dicts: t_s (seconds since the trace's first event), action, old, new,
+            reason, and the numbers behind it (throughput, arrival_rate, service_s, ...).
+            Empty for a runtime of fixed size. The figure numbers the newest of them.
     """
 
     def __init__(
@@ -87,12 +91,14 @@ class Report:
         counters: dict[str, Any],
         note: str | None = None,
         locks: list[dict[str, Any]] | None = None,
+        decisions: list[dict[str, Any]] | None = None,
     ) -> None:
         self.figure = figure
         self.findings = findings
         self.counters = counters
         self.note = note
         self.locks = locks if locks is not None else []
+        self.decisions = decisions if decisions is not None else []
         self._png: bytes | None = None
 
     def png(self) -> bytes:
@@ -151,7 +157,10 @@ def report(source: Any, diagnose: bool = True, title: str | None = None) -> Repo
             note = f"diagnose failed: {type(exc).__name__}: {exc}"
     view = model.view()
     figure = dashboard_figure(view, title=title or "routilux trace")
-    return Report(figure, view.findings, view.counters, note, locks=_lock_dicts(view.locks))
+    decisions = [{"t_s": d.t, "action": d.action, "old": d.old, "new": d.new,
+                  "reason": d.reason, **d.numbers} for d in view.decisions]
+    return Report(figure, view.findings, view.counters, note, locks=_lock_dicts(view.locks),
+                  decisions=decisions)
 
 
 def _lock_dicts(rows: list[Any]) -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@
 // Plain ES module, no build step, no dependencies. User text is set with textContent only.
 
 const MAX_BARS = 20000;
+const MAX_DECISIONS = 200; // automatic-sizing decisions kept (those inside the window)
+const DECISION_COLOR = "#7b3fa0";
+const HIT_PX = 7; // how close the pointer must be to a decision marker to show its reason
 const LANE_H = 16;
 const LABEL_W = 118;
 const RIGHT_W = 44;
@@ -24,7 +27,7 @@ function emptyState() {
   return {
     tick: 0, t: 0, tFirst: null, windowS: 30, lanes: [], routines: [], bars: [], open: [],
     samples: [], counters: {}, dropped: 0, locks: [], findings: [], status: "",
-    error: null, tracing: true, pool: null,
+    error: null, tracing: true, pool: null, decisions: [], auto: null, autoReason: null,
   };
 }
 
@@ -58,12 +61,19 @@ function apply(s, m) {
   if (m.error !== undefined) s.error = m.error;
   if (m.tracing !== undefined) s.tracing = m.tracing;
   if (m.pool) s.pool = m.pool;
+  for (const d of m.decisions || []) s.decisions.push(d); // [t, action, old, new, reason]
+  if (m.auto !== undefined) s.auto = m.auto;
+  if (m.auto_reason !== undefined) s.autoReason = m.auto_reason;
   const tmin = s.t - s.windowS;
   if (s.bars.length && s.bars[0][2] < tmin) s.bars = s.bars.filter((b) => b[2] >= tmin);
   if (s.bars.length > MAX_BARS) s.bars = s.bars.slice(s.bars.length - MAX_BARS);
   if (s.samples.length && s.samples[0][0] < tmin) {
     s.samples = s.samples.filter((x) => x[0] >= tmin);
   }
+  if (s.decisions.length && s.decisions[0][0] < tmin) {
+    s.decisions = s.decisions.filter((d) => d[0] >= tmin);
+  }
+  if (s.decisions.length > MAX_DECISIONS) s.decisions = s.decisions.slice(-MAX_DECISIONS);
   return true;
 }
 
@@ -215,6 +225,12 @@ function drawTimeline(canvas, s, cssW) {
   timeAxis(ctx, x0, w, rows * LANE_H + 2, s);
 }
 
+function decisionText(d) {
+  const [t, action, , , reason] = d;
+  return `${t.toFixed(2)} s · ${action}: ${reason}`;
+}
+
+// Returns the decision markers drawn, [{x, y, text}], for the hover lookup.
 function drawSeries(canvas, s, cssW) {
   const H = 96;
   const ctx = sizeCanvas(canvas, cssW, H + 18);
@@ -229,6 +245,7 @@ function drawSeries(canvas, s, cssW) {
     ymax = Math.max(ymax, q);
     tmax = Math.max(tmax, b, z);
   }
+  for (const d of s.decisions) if (typeof d[3] === "number") tmax = Math.max(tmax, d[3]);
   const Y = (v) => H - 4 - (v / ymax) * (H - 10); // queued: left scale
   const T = (v) => H - 4 - (v / (tmax * 1.1)) * (H - 10); // threads: right scale
   ctx.fillStyle = "#fafbfc";
@@ -275,7 +292,23 @@ function drawSeries(canvas, s, cssW) {
     step(3, "#888", [4, 3]); // pool size
     step(2, "#2ca02c", []); // busy threads
   }
+  const hits = [];
+  for (const d of s.decisions) { // a ring where the size line changes (or is confirmed)
+    if (d[0] < tmin || typeof d[3] !== "number") continue;
+    const x = X(d[0]);
+    const y = T(d[3]);
+    ctx.beginPath();
+    ctx.arc(x, y, 3.5, 0, 2 * Math.PI);
+    ctx.fillStyle = "#fff";
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = DECISION_COLOR;
+    ctx.stroke();
+    hits.push({ x, y, text: decisionText(d) });
+  }
   timeAxis(ctx, x0, w, H + 2, s);
+  canvas.dataset.decisions = String(hits.length);
+  return hits;
 }
 
 function renderCounters(box, s) {
@@ -307,6 +340,22 @@ function renderStatus(line, s) {
     const pool = p ? ` · pool ${p.size} (${p.threads} threads, ${p.busy} busy, ${p.queued} queued)` : "";
     line.textContent = `${s.status || ""}${pool}`;
   }
+}
+
+// The "auto" badge beside the queue panel's title, and the controller's latest words.
+// Turned off (a resize(n), the slider included), the badge goes and the line says so.
+function renderAuto(badge, line, s) {
+  badge.hidden = s.auto !== true;
+  badge.title = s.autoReason || "";
+  if (s.auto === true) {
+    line.textContent = `automatic sizing: ${s.autoReason || "measuring"}`;
+  } else if (s.auto === false) {
+    const size = s.pool ? ` at ${s.pool.size}` : "";
+    line.textContent = `automatic sizing is off: the size stays${size} until resized`;
+  } else {
+    line.textContent = "";
+  }
+  line.hidden = !line.textContent;
 }
 
 function renderLegend(box, s) {
@@ -393,18 +442,58 @@ function render({ model, el: host }) {
   const status = el("div", "rlx-status");
   const timeline = el("canvas", "rlx-timeline");
   const series = el("canvas", "rlx-series");
+  const seriesBox = el("div", "rlx-series-box");
+  const tip = el("div", "rlx-tip");
+  tip.hidden = true;
+  seriesBox.append(series, tip);
+  const seriesTitle = el("div", "rlx-title", "Queue depth and busy threads");
+  const autoBadge = el("span", "rlx-badge-auto", "auto");
+  autoBadge.hidden = true;
+  seriesTitle.append(" ", autoBadge);
+  const autoLine = el("div", "rlx-auto-line");
+  autoLine.hidden = true;
   const legend = el("div", "rlx-legend");
   const locks = el("div", "rlx-locks-box");
   const findings = el("div", "rlx-findings-box");
   root.append(counters, status, el("div", "rlx-title", "Pool threads"), timeline, legend,
-    el("div", "rlx-title", "Queue depth and busy threads"), series, locks, findings);
+    seriesTitle, seriesBox, autoLine, locks, findings);
   host.append(root);
+
+  let hits = [];
+  const hover = (ev) => {
+    const box = series.getBoundingClientRect();
+    const x = ev.clientX - box.left;
+    const y = ev.clientY - box.top;
+    let best = null;
+    let bestD = HIT_PX;
+    for (const h of hits) {
+      const d = Math.max(Math.abs(h.x - x), Math.abs(h.y - y) / 2);
+      if (d <= bestD) { best = h; bestD = d; }
+    }
+    if (!best) {
+      tip.hidden = true;
+      series.title = "";
+      return;
+    }
+    tip.textContent = best.text;
+    series.title = best.text;
+    tip.hidden = false;
+    tip.style.left = `${Math.min(best.x + 8, Math.max(0, box.width - 360))}px`;
+    tip.style.top = `${best.y + 10}px`;
+  };
+  const unhover = () => {
+    tip.hidden = true;
+    series.title = "";
+  };
+  series.addEventListener("mousemove", hover);
+  series.addEventListener("mouseleave", unhover);
 
   const draw = () => {
     const cssW = Math.max(320, root.clientWidth || host.clientWidth || 900);
     try {
       drawTimeline(timeline, s, cssW);
-      drawSeries(series, s, cssW);
+      hits = drawSeries(series, s, cssW);
+      renderAuto(autoBadge, autoLine, s);
       renderCounters(counters, s);
       renderStatus(status, s);
       renderLegend(legend, s);
@@ -443,6 +532,8 @@ function render({ model, el: host }) {
     model.off("change:_delta", onDelta);
     model.off("msg:custom", onMsg);
     if (observer) observer.disconnect();
+    series.removeEventListener("mousemove", hover);
+    series.removeEventListener("mouseleave", unhover);
   };
 }
 
