@@ -346,7 +346,7 @@ class DashboardModel:
         self._new_decisions: list[Decision] = []
         self.auto: bool | None = None
         self.auto_reason: str | None = None
-        self._auto_sent: tuple[bool | None, str | None] | None = None
+        self._auto_sent: tuple[bool | None, str | None] = (None, None)  # as the view starts
         # locks and findings
         self._locks: dict[str, LockRow] = {}
         self._locks_changed = False

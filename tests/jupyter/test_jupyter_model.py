@@ -434,3 +434,84 @@ def test_a_flood_of_samples_is_thinned_per_bucket_keeping_peaks_and_steps() -> N
     assert len(sent) < len(samples)
     assert max(s[1] for s in sent) == n  # the deepest queue survives
     assert sent[-1] == [round(samples[-1][0], 5), n - 1, 1, 2]  # and the last step
+
+
+# -- automatic sizing: decisions on the size line ------------------------------------------
+
+
+def grow_detail() -> dict[str, Any]:
+    """A real controller decision's trace detail: 400 arrivals/s of 40 ms need 16 threads."""
+    from routilux._autosize import AutoSizeController, Window
+
+    ctl = AutoSizeController(start=6, max_size=32, cpu_count=2)
+    d = ctl.decide(Window(duration_s=0.5, size=6, completions=75, arrivals=200, busy=6.0,
+                          queued=60.0, backlog=125, cpu_share=0.01))
+    assert d.changed and d.new > 6, d
+    return d.detail()
+
+
+@pytest.mark.timeout(10)
+def test_decisions_are_sent_once_with_their_reason_and_the_auto_state() -> None:
+    ev = Events()
+    detail = grow_detail()
+    ev("pool.size", 0.0, 0, "MainThread", value=6)
+    ev("pool.autosize", 0.0, 0, "MainThread", name="on", value=6,
+       detail={"old": 6, "new": 6, "reason": "start at 6"})
+    ev("pool.autosize", 0.5, 0, "RoutiluxAutoSize", name="probe", value=detail["new"],
+       detail=detail)
+    ev("pool.resize", 0.5, 0, "RoutiluxAutoSize", value=detail["new"], detail=6)
+    m = model_of(ev)
+    first = m.delta(T0 + int(0.6e9))
+    assert first["decisions"] == [[0.0, "on", 6, 6, "start at 6"],
+                                  [0.5, "probe", 6, detail["new"], detail["reason"]]]
+    assert first["auto"] is True and first["auto_reason"] == detail["reason"]
+    assert [s[3] for s in first["samples"]] == [6, detail["new"]]  # the size line
+    second = m.delta(T0 + int(0.7e9))
+    assert "decisions" not in second and "auto" not in second  # only when they change
+    m.set_auto(True, "idle: no work arrived or finished")  # a hold: statistics() only
+    third = m.delta(T0 + int(0.8e9))
+    assert (third["auto"], third["auto_reason"]) == (True, "idle: no work arrived or finished")
+    (d,) = [d for d in m.view().decisions if d.action == "probe"]
+    assert d.numbers["throughput"] == detail["throughput"] and d.reason == detail["reason"]
+    ev("pool.autosize", 0.9, 0, "MainThread", name="off", value=3,
+       detail={"old": 3, "new": 3, "reason": "automatic sizing off: resize(3) by the user"})
+    m.feed(ev.events)
+    off = m.delta(T0 + int(1e9))
+    assert off["decisions"][0][1] == "off" and (off["auto"], off["auto_reason"]) == (False, None)
+    m.set_auto(False, None)
+    assert "auto" not in m.delta(T0 + int(1.1e9))
+    full = m.full()
+    assert [x[1] for x in full["decisions"]] == ["on", "probe", "off"] and full["auto"] is False
+
+
+@pytest.mark.timeout(10)
+def test_decisions_are_bounded_by_the_window_and_per_message() -> None:
+    from routilux_jupyter._model import MAX_MESSAGE_DECISIONS
+
+    ev = Events()
+    ev("pool.size", 0.0, 0, "MainThread", value=4)
+    for k in range(50):
+        ev("pool.autosize", k * 0.01, 0, "RoutiluxAutoSize", name="grow", value=5 + k,
+           detail={"old": 4 + k, "new": 5 + k, "reason": f"{4 + k} -> {5 + k}: need more"})
+    m = model_of(ev, window_s=1.0)
+    msg = m.delta(T0 + int(0.5e9))
+    assert [d[3] for d in msg["decisions"]] == list(range(55 - MAX_MESSAGE_DECISIONS, 55))
+    assert len(m.view().decisions) == 50  # the snapshot keeps every one in the window
+    m.delta(T0 + int(1.3e9))  # the first 30 fall out of the 1 s window
+    assert [d.new for d in m.view(T0 + int(1.3e9)).decisions] == list(range(35, 55))
+    assert len(m.full(T0 + int(1.3e9))["decisions"]) == 20
+
+
+@pytest.mark.timeout(10)
+def test_a_fixed_size_runtime_has_no_auto_state() -> None:
+    ev = Events()
+    ev("pool.size", 0.0, 0, "MainThread", value=4)
+    ev("pool.resize", 0.1, 0, "MainThread", value=2, detail=4)
+    m = model_of(ev)
+    m.set_auto(False, None)  # what statistics() says of a fixed size
+    msg = m.delta(T0 + int(0.2e9))
+    assert "decisions" not in msg and "auto" not in msg
+    assert [s[3] for s in msg["samples"]] == [4, 2]
+    view = m.view()
+    assert view.decisions == [] and view.auto is None and view.auto_reason is None
+    assert m.full()["decisions"] == [] and m.full()["auto"] is None
