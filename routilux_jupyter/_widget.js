@@ -308,6 +308,7 @@ function drawSeries(canvas, s, cssW) {
   }
   timeAxis(ctx, x0, w, H + 2, s);
   canvas.dataset.decisions = String(hits.length);
+  canvas.rlxHits = hits; // where the markers are: for tests that hover over them
   return hits;
 }
 

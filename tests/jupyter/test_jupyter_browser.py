@@ -126,3 +126,83 @@ def check_live_view(page: Any, output_dir: Path) -> None:
     assert canvas_width > 300
     assert slider == 1, "the pool-size slider is missing"
     assert "db" in locks or locks == ""  # the lock shows once it was contended
+
+
+# -- the sizing decisions' hover text, in the view alone (no JupyterLab: cheap) -------------
+
+DECISIONS_DELTA = {
+    "tick": 1, "v": 1, "reset": False, "t": 2.0, "window_s": 30,
+    "samples": [[0.0, 0, 0, 6], [0.5, 40, 6, 6], [0.5, 40, 6, 17], [1.5, 0, 12, 17],
+                [1.9, 0, 12, 3]],
+    "decisions": [[0.0, "on", 6, 6, "thread_pool_size='auto': start at 6"],
+                  [0.5, "probe", 6, 17, "6 -> 17: arrivals 297/s x 43.6 ms service need "
+                   "13 threads, plus 40 queued"],
+                  [1.9, "off", 3, 3, "automatic sizing off: resize(3) by the user"]],
+    "auto": True, "auto_reason": "hold 17: arrivals 297/s need 13 threads",
+    "pool": {"size": 17, "threads": 17, "busy": 12, "idle": 5, "queued": 0},
+    "status": "live", "error": None, "tracing": True,
+}
+
+
+@pytest.mark.timeout(120)
+def test_sizing_decisions_show_their_reason_on_hover(chromium_executable: str) -> None:
+    """_widget.js in headless chromium, fed one delta by a stand-in for the widget's model
+    (the anywidget contract: get, on, off, send): each decision is a marker whose reason
+    appears in the tooltip and the canvas title when the real pointer is over it; the
+    auto badge shows the controller's latest words and goes when sizing turns off."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from routilux_jupyter._dashboard import _read_asset
+    from tests.browser._lab import CHROMIUM_ARGS
+
+    source = _read_asset("_widget.js").replace("export default { render };",
+                                               "window.rlxWidget = { render };")
+    assert "window.rlxWidget" in source
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_executable, headless=True,
+                                    args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 700})
+            page.set_content(f"<style>{_read_asset('_widget.css')}</style>"
+                             "<div id='host' style='width: 900px'></div>")
+            page.add_script_tag(content=source, type="module")
+            page.wait_for_function("() => window.rlxWidget")
+            page.evaluate("""delta => {
+                const handlers = {};
+                window.rlxModel = {
+                  value: delta, get: () => window.rlxModel.value,
+                  on: (name, f) => { handlers[name] = f; }, off: () => {}, send: () => {},
+                  set(v) { this.value = v; handlers["change:_delta"](); },
+                };
+                window.rlxWidget.render({ model: window.rlxModel,
+                                          el: document.getElementById("host") });
+            }""", DECISIONS_DELTA)
+            canvas = page.locator("canvas.rlx-series")
+            assert canvas.get_attribute("data-decisions") == "3"
+            badge = page.locator(".rlx-badge-auto")
+            assert badge.is_visible() and badge.get_attribute("title") == DECISIONS_DELTA[
+                "auto_reason"]
+            assert DECISIONS_DELTA["auto_reason"] in page.inner_text(".rlx-auto-line")
+            hits = page.evaluate("() => document.querySelector('canvas.rlx-series').rlxHits")
+            box = canvas.bounding_box()
+            for hit, (t, action, _old, _new, reason) in zip(
+                    hits, DECISIONS_DELTA["decisions"], strict=True):
+                page.mouse.move(box["x"] + hit["x"], box["y"] + hit["y"])
+                tip = page.locator(".rlx-tip")
+                assert tip.is_visible()
+                assert tip.inner_text() == f"{t:.2f} s · {action}: {reason}"
+                assert canvas.get_attribute("title") == tip.inner_text()
+            page.mouse.move(box["x"] + 2, box["y"] + 2)  # off every marker: no tooltip
+            assert not page.locator(".rlx-tip").is_visible()
+            assert canvas.get_attribute("title") == ""
+            off = json.loads(json.dumps(DECISIONS_DELTA))
+            off.update(tick=2, t=2.1, samples=[], decisions=[], auto=False, auto_reason=None,
+                       pool={**off["pool"], "size": 3})
+            page.evaluate("delta => window.rlxModel.set(delta)", off)
+            assert not badge.is_visible()
+            assert "automatic sizing is off: the size stays at 3" in page.inner_text(
+                ".rlx-auto-line")
+        finally:
+            browser.close()
