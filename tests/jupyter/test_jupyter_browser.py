@@ -5,6 +5,9 @@ kernel's main thread busy for a few seconds. While that cell still runs, the vie
 (``data-tick`` on ``.rlx-dash``) must keep rising: the pump thread's deltas reach the
 browser. At the end the counters the page shows must match the jobs posted. A screenshot
 goes to tests/output/.
+
+A second, cheap test loads the view's module alone (no JupyterLab) and hovers the real
+pointer over the automatic-sizing decisions on the pool-size line.
 """
 
 from __future__ import annotations
@@ -145,7 +148,9 @@ DECISIONS_DELTA = {
 
 
 @pytest.mark.timeout(120)
-def test_sizing_decisions_show_their_reason_on_hover(chromium_executable: str) -> None:
+def test_sizing_decisions_show_their_reason_on_hover(
+    chromium_executable: str, output_dir: Path
+) -> None:
     """_widget.js in headless chromium, fed one delta by a stand-in for the widget's model
     (the anywidget contract: get, on, off, send): each decision is a marker whose reason
     appears in the tooltip and the canvas title when the real pointer is over it; the
@@ -194,6 +199,8 @@ def test_sizing_decisions_show_their_reason_on_hover(chromium_executable: str) -
                 assert tip.is_visible()
                 assert tip.inner_text() == f"{t:.2f} s · {action}: {reason}"
                 assert canvas.get_attribute("title") == tip.inner_text()
+                if action == "probe":
+                    page.locator(".rlx-dash").screenshot(path=str(output_dir / "hover.png"))
             page.mouse.move(box["x"] + 2, box["y"] + 2)  # off every marker: no tooltip
             assert not page.locator(".rlx-tip").is_visible()
             assert canvas.get_attribute("title") == ""
