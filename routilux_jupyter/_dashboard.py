@@ -208,6 +208,10 @@ def _runtime_label(runtime: Runtime) -> str:
 class Dashboard:
     """A live view of one runtime: pool timeline, queue and busy threads, locks, counters.
 
+    The pool-size line carries automatic sizing's decisions (their reasons on hover) and
+    an "auto" badge while the size is automatic; the slider's ``resize(n)`` turns that
+    off, and the view says so.
+
     Display it (it is the last value of a cell, or ``display(dashboard)``); it updates itself
     from a pump thread, also while another cell is still running. Close it when done;
     ``%unload_ext routilux_jupyter`` and interpreter exit stop it too.

@@ -306,6 +306,10 @@ function drawSeries(canvas, s, cssW) {
     ctx.stroke();
     hits.push({ x, y, text: decisionText(d) });
   }
+  if (hits.length) {
+    ctx.fillStyle = DECISION_COLOR;
+    ctx.fillText("○ sizing", x0 + w + 6, H / 2 + 24);
+  }
   timeAxis(ctx, x0, w, H + 2, s);
   canvas.dataset.decisions = String(hits.length);
   canvas.rlxHits = hits; // where the markers are: for tests that hover over them
