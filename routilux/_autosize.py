@@ -697,10 +697,14 @@ class AutoSizer:
                 if tr is not None:
                     tr.record("pool.resize", None, None, None, d.new, old, None)
 
-    def record(self, rt: Runtime, action: str, size: int, reason: str) -> None:
-        """Trace a switch (``"on"``/``"off"``) that is not a controller decision."""
-        d = Decision(action, size, size, reason)
+    def record(self, rt: Runtime, action: str, old: int, new: int, reason: str) -> None:
+        """Trace a switch (``"on"``/``"off"``) that is not a controller decision.
+
+        ``old`` is the size before the switch, ``new`` the size it leaves (for ``"off"``,
+        the size the user's ``resize(n)`` asked for).
+        """
+        d = Decision(action, old, new, reason)
         self.last = d
         tr = rt._tracer
         if tr is not None:
-            tr.record("pool.autosize", None, None, action, size, d.detail(), None)
+            tr.record("pool.autosize", None, None, action, new, d.detail(), None)

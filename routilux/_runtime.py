@@ -1677,7 +1677,8 @@ class Runtime:
         sizer, self._autosizer = self._autosizer, None
         if sizer is not None:  # the user's size wins: stop deciding before applying it
             sizer.stop()
-            sizer.record(self, "off", n, f"automatic sizing off: resize({n}) by the user")
+            sizer.record(self, "off", self._pool.size, n,
+                         f"automatic sizing off: resize({n}) by the user")
         old = self._pool.resize(n)
         self.thread_pool_size = n
         tr = self._tracer
@@ -1728,7 +1729,7 @@ class Runtime:
 
     def _start_autosize(self, reason: str) -> None:
         sizer = _autosize.AutoSizer(self, self.max_pool_size, self._pool.size)
-        sizer.record(self, "on", self._pool.size, reason)
+        sizer.record(self, "on", self._pool.size, self._pool.size, reason)
         self._autosizer = sizer
         sizer.start()
 

@@ -414,6 +414,8 @@ def test_user_resize_turns_automatic_sizing_off_and_resize_auto_back_on() -> Non
     assert [(e.name, int(e.value)) for e in events] == [
         ("on", min(8, (os.cpu_count() or 1) + 4)), ("off", 3), ("on", 3)]
     assert "resize(3) by the user" in events[1].detail["reason"]
+    # "off" says which size the user's resize left, and the size it replaced
+    assert (events[1].detail["old"], events[1].detail["new"]) == (int(events[0].value), 3)
 
 
 def test_fixed_size_runtime_has_no_autosizer() -> None:
