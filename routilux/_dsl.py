@@ -31,6 +31,7 @@ from typing import Any
 from ._error_handler import ErrorHandler
 from ._flow import Flow
 from ._routine import Routine
+from ._singleton import ProcessWide
 
 __all__ = ["ObjectFactory", "ObjectMetadata", "flow_from_dict", "flow_from_yaml"]
 
@@ -60,7 +61,7 @@ class _Prototype:
     instance: Routine | None = None  # an instance prototype: copied on create
 
 
-class ObjectFactory:
+class ObjectFactory(ProcessWide):
     """Named routine prototypes, so specs (and deserialisation) can rebuild routines.
 
     A prototype is a ``Routine`` subclass (``create`` calls ``cls()``) or a configured
@@ -69,19 +70,9 @@ class ObjectFactory:
     process-wide instance: ``ObjectFactory.get_instance()``. Thread-safe.
     """
 
-    _instance: ObjectFactory | None = None
-    _instance_lock = threading.Lock()
-
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._prototypes: dict[str, _Prototype] = {}
-
-    @classmethod
-    def get_instance(cls) -> ObjectFactory:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
 
     def register(self, name: str, prototype: type[Routine] | Routine, description: str = "",
                  metadata: ObjectMetadata | None = None) -> None:

@@ -7,6 +7,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
+from ._singleton import ProcessWide
+
 if TYPE_CHECKING:
     from ._flow import Flow
     from ._worker_state import WorkerState
@@ -14,28 +16,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux")
 
 
-class FlowRegistry:
+class FlowRegistry(ProcessWide):
     """Flows by ``flow_id`` (weakly) and by registered name (strongly).
 
     ``exec`` and ``post`` resolve a flow name as a registered name first, then as the
     ``flow_id`` of a live Flow.
     """
 
-    _instance: FlowRegistry | None = None
-    _instance_lock = threading.Lock()
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: weakref.WeakValueDictionary[str, Flow] = weakref.WeakValueDictionary()
         self._by_name: dict[str, Flow] = {}
         self._warned: set[str] = set()  # flow ids whose replacement was logged
-
-    @classmethod
-    def get_instance(cls) -> FlowRegistry:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
 
     def register(self, flow: Flow) -> None:
         """Register ``flow`` weakly under its ``flow_id`` (a newer flow with the id wins).
@@ -120,24 +112,14 @@ def get_flow_registry() -> FlowRegistry:
     return FlowRegistry.get_instance()
 
 
-class WorkerRegistry:
+class WorkerRegistry(ProcessWide):
     """Live workers by ``worker_id`` (weakly): every WorkerState a runtime started."""
-
-    _instance: WorkerRegistry | None = None
-    _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._workers: weakref.WeakValueDictionary[str, WorkerState] = (
             weakref.WeakValueDictionary()
         )
-
-    @classmethod
-    def get_instance(cls) -> WorkerRegistry:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
 
     def register(self, worker_state: WorkerState) -> None:
         with self._lock:

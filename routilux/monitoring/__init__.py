@@ -9,15 +9,15 @@ breakpoints, debug sessions and event manager are not provided (api.md §16).
 
 from __future__ import annotations
 
-import threading
-from typing import Any, ClassVar
+from typing import Any
 
 from .. import _monitoring
+from .._singleton import ProcessWide
 
 __all__ = ["MonitoringRegistry"]
 
 
-class MonitoringRegistry:
+class MonitoringRegistry(ProcessWide):
     """The docs' monitoring switch; a process-wide singleton with class-level methods.
 
     While enabled, runtimes trace (``runtime.tracer`` records what the dashboard,
@@ -25,16 +25,6 @@ class MonitoringRegistry:
     percent of throughput (benchmarks/ measure it), which is why it is off by default.
     ``ROUTILUX_ENABLE_MONITORING=true`` turns it on at import.
     """
-
-    _instance: ClassVar[MonitoringRegistry | None] = None
-    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    @classmethod
-    def get_instance(cls) -> MonitoringRegistry:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
 
     @classmethod
     def enable(cls) -> int:
