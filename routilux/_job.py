@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
+
+logger = logging.getLogger("routilux")
 
 _VALID_TERMINAL = ", ".join(sorted(TERMINAL_JOB_STATUSES))
 
@@ -127,7 +130,7 @@ class JobContext:
         release_gate(done)
         if callbacks:
             for cb in callbacks:
-                cb(self)
+                _call_back(cb, self)
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -161,7 +164,7 @@ class JobContext:
                     self._callbacks = []
                 self._callbacks.append(fn)
                 return
-        fn(self)
+        _call_back(fn, self)
 
     def __await__(self):
         """``await job`` in a notebook cell or coroutine waits without blocking the loop."""
@@ -195,3 +198,16 @@ class JobContext:
 
     def __repr__(self) -> str:
         return f"<JobContext {self.job_id} status={self.status}>"
+
+
+def _call_back(fn: Callable[[JobContext], None], job: JobContext) -> None:
+    """Run one done-callback; one that raises is logged and the rest still run.
+
+    As ``concurrent.futures.Future`` does: a callback runs inside the runtime's finish step
+    (on a pool thread), so an exception escaping it would leave the job terminal but still
+    counted as running, and ``wait_until_all_jobs_finished()`` would never return.
+    """
+    try:
+        fn(job)
+    except Exception:
+        logger.exception("routilux: a done-callback of job %s raised; it was skipped", job.job_id)

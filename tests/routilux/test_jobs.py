@@ -274,3 +274,29 @@ def test_posts_racing_shutdown_all_end_terminal() -> None:
         stuck = [j for j in rt.list_jobs() if j.status not in ("completed", "cancelled")]
         assert stuck == [], f"{len(stuck)} jobs never finished: {stuck[:3]}"
         assert rt.statistics().running == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_raising_done_callback_is_logged_and_the_job_still_finishes(caplog) -> None:
+    """Review bug (issue 15): a done-callback that raised aborted the runtime's finish step,
+    so the job read completed while statistics().running stayed 1 and waits never ended."""
+    release = threading.Event()
+    flow = new_flow("cb")
+    flow.add_routine(
+        make_routine(lambda sd, pm, ws: release.wait(JOIN_TIMEOUT), events=()), "r")
+    ran: list[str] = []
+
+    def bad(job: JobContext) -> None:
+        raise RuntimeError("callback boom")
+
+    with running(thread_pool_size=2) as rt:
+        _, job = rt.post(flow.flow_id, "r", "in", {"x": 1})
+        job.add_done_callback(bad)  # the logic is held: both run in the finish step
+        job.add_done_callback(lambda j: ran.append(j.status))
+        release.set()
+        assert rt.wait_until_all_jobs_finished(timeout=JOIN_TIMEOUT)
+        assert job.status == "completed" and ran == ["completed"]
+        assert rt.statistics().running == 0
+        job.add_done_callback(bad)  # already terminal: runs at once, in this thread, logged
+    assert sum("callback" in r.getMessage() and r.exc_info is not None
+               for r in caplog.records) == 2
