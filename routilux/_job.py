@@ -130,7 +130,7 @@ class JobContext:
         release_gate(done)
         if callbacks:
             for cb in callbacks:
-                _call_back(cb, self)
+                call_done_callback(cb, self)
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -164,7 +164,7 @@ class JobContext:
                     self._callbacks = []
                 self._callbacks.append(fn)
                 return
-        _call_back(fn, self)
+        call_done_callback(fn, self)
 
     def __await__(self):
         """``await job`` in a notebook cell or coroutine waits without blocking the loop."""
@@ -200,7 +200,7 @@ class JobContext:
         return f"<JobContext {self.job_id} status={self.status}>"
 
 
-def _call_back(fn: Callable[[JobContext], None], job: JobContext) -> None:
+def call_done_callback(fn: Callable[[JobContext], None], job: JobContext) -> None:
     """Run one done-callback; one that raises is logged and the rest still run.
 
     As ``concurrent.futures.Future`` does: a callback runs inside the runtime's finish step

@@ -39,7 +39,7 @@ from ._context import Activation, _activation
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError, error_text
 from ._flow import Flow
-from ._job import JobContext, release_gate
+from ._job import JobContext, call_done_callback, release_gate
 from ._pool import PoolStatistics, WorkerPool, _wait_uninterrupted, check_pool_size
 from ._registry import FlowRegistry, WorkerRegistry
 from ._routine import Routine
@@ -1493,10 +1493,7 @@ class Runtime:
         release_gate(done)
         if callbacks:
             for cb in callbacks:
-                try:
-                    cb(job)
-                except Exception:
-                    logger.exception("routilux: a done-callback of job %s raised", job.job_id)
+                call_done_callback(cb, job)
         if worker is not None:
             ws = worker.state
             with ws._lock:

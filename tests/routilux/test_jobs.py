@@ -285,6 +285,7 @@ def test_a_raising_done_callback_is_logged_and_the_job_still_finishes(caplog) ->
     flow.add_routine(
         make_routine(lambda sd, pm, ws: release.wait(JOIN_TIMEOUT), events=()), "r")
     ran: list[str] = []
+    second_ran = threading.Event()  # callbacks run after the job's gate opens: wait for it
 
     def bad(job: JobContext) -> None:
         raise RuntimeError("callback boom")
@@ -292,9 +293,10 @@ def test_a_raising_done_callback_is_logged_and_the_job_still_finishes(caplog) ->
     with running(thread_pool_size=2) as rt:
         _, job = rt.post(flow.flow_id, "r", "in", {"x": 1})
         job.add_done_callback(bad)  # the logic is held: both run in the finish step
-        job.add_done_callback(lambda j: ran.append(j.status))
+        job.add_done_callback(lambda j: (ran.append(j.status), second_ran.set()))
         release.set()
         assert rt.wait_until_all_jobs_finished(timeout=JOIN_TIMEOUT)
+        assert second_ran.wait(JOIN_TIMEOUT)  # the raising one did not stop the next
         assert job.status == "completed" and ran == ["completed"]
         assert rt.statistics().running == 0
         job.add_done_callback(bad)  # already terminal: runs at once, in this thread, logged
