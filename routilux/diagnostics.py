@@ -100,7 +100,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -663,18 +663,26 @@ def detect_blocking(
         span, shape, ref, _w, _s = hits[0]
         waiting = max(h[3] for h in hits)
         support = [e for h in hits for e in h[4]]
-        stack = None
-        for s, *_ in hits:  # the first flagged task that has a stack sample
+        # Where it waits: the place most of the flagged tasks' stacks show (ties: the
+        # longest task's). Each task is sampled once, at a monitor tick after it ran
+        # 0.1 s; on a loaded machine a late tick can land just after the wait ended (the
+        # loop line after a time.sleep), so one task's sample alone may name the wrong
+        # line (a soak run of notebook 02 beside two CPU hogs, issue 12).
+        seen: list[tuple[tuple[str | None, bool], Any, TraceEvent | None]] = []
+        for s, *_ in hits:
             sample = next((e for e in task_samples.get(s.thread, ())
                            if s.start_ns <= e.ts_ns <= s.end_ns), None)
             if sample is not None:
-                stack = sample.detail
-                support.append(sample)
-                break
-            if not s.finished and s.thread in live:
-                stack = live[s.thread]["stack"]
-                break
-        where, is_waiting = _where(stack)
+                seen.append((_where(sample.detail), sample.detail, sample))
+            elif not s.finished and s.thread in live:
+                seen.append((_where(live[s.thread]["stack"]), live[s.thread]["stack"], None))
+        stack = None
+        where, is_waiting = _where(None)
+        if seen:
+            votes = Counter(place for place, _, _ in seen)
+            best = votes.most_common(1)[0][0]  # equal counts: the first seen wins
+            (where, is_waiting), stack, _ = next(x for x in seen if x[0] == best)
+            support += [x[2] for x in seen if x[0] == best and x[2] is not None]
         any_outlier = any(h[1] == "outlier" for h in hits)
         unfinished = sum(1 for h in hits if not h[0].finished)
         so_far = "" if span.finished else " so far"
