@@ -27,9 +27,9 @@ The six detectors (kind, what it keys on, its thresholds with their defaults):
     ``routilux.trace.pool_series`` with busy >= size and queued > 0 that only long tasks
     overlap). "Waited" means such a moment during the task, or another
     activation whose queue wait (``task.started`` value, or a ``task.queued`` still waiting)
-    overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
-    task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
-    blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
+    overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stacks of the
+    flagged tasks (or, for a live runtime, stacks taken by ``diagnose`` itself) say where
+    it blocks, by majority, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
     An outlier is reported only if it ran at least *blocking_lone_s* = 1.0 s: on a busy
     machine the scheduler alone stretches a short task tenfold, with its stack still in
     the call it was making (a 20 ms ``time.sleep`` took 0.55 s beside two CPU hogs).
