@@ -27,9 +27,9 @@ The six detectors (kind, what it keys on, its thresholds with their defaults):
     ``routilux.trace.pool_series`` with busy >= size and queued > 0 that only long tasks
     overlap). "Waited" means such a moment during the task, or another
     activation whose queue wait (``task.started`` value, or a ``task.queued`` still waiting)
-    overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stack of the
-    task (or, for a live runtime, a stack taken by ``diagnose`` itself) says where it
-    blocks, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
+    overlaps the task by *blocking_queue_wait_s* = 0.05 s. The ``task.sample`` stacks of the
+    flagged tasks (or, for a live runtime, stacks taken by ``diagnose`` itself) say where
+    it blocks, by majority, e.g. "time.sleep in fetch() at notebook cell line 4". One finding per routine.
     An outlier is reported only if it ran at least *blocking_lone_s* = 1.0 s: on a busy
     machine the scheduler alone stretches a short task tenfold, with its stack still in
     the call it was making (a 20 ms ``time.sleep`` took 0.55 s beside two CPU hogs).
@@ -100,7 +100,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -663,18 +663,26 @@ def detect_blocking(
         span, shape, ref, _w, _s = hits[0]
         waiting = max(h[3] for h in hits)
         support = [e for h in hits for e in h[4]]
-        stack = None
-        for s, *_ in hits:  # the first flagged task that has a stack sample
+        # Where it waits: the place most of the flagged tasks' stacks show (ties: the
+        # longest task's). Each task is sampled once, at a monitor tick after it ran
+        # 0.1 s; on a loaded machine a late tick can land just after the wait ended (the
+        # loop line after a time.sleep), so one task's sample alone may name the wrong
+        # line (a soak run of notebook 02 beside two CPU hogs, issue 12).
+        seen: list[tuple[tuple[str | None, bool], Any, TraceEvent | None]] = []
+        for s, *_ in hits:
             sample = next((e for e in task_samples.get(s.thread, ())
                            if s.start_ns <= e.ts_ns <= s.end_ns), None)
             if sample is not None:
-                stack = sample.detail
-                support.append(sample)
-                break
-            if not s.finished and s.thread in live:
-                stack = live[s.thread]["stack"]
-                break
-        where, is_waiting = _where(stack)
+                seen.append((_where(sample.detail), sample.detail, sample))
+            elif not s.finished and s.thread in live:
+                seen.append((_where(live[s.thread]["stack"]), live[s.thread]["stack"], None))
+        stack = None
+        where, is_waiting = _where(None)
+        if seen:
+            votes = Counter(place for place, _, _ in seen)
+            best = votes.most_common(1)[0][0]  # equal counts: the first seen wins
+            (where, is_waiting), stack, _ = next(x for x in seen if x[0] == best)
+            support += [x[2] for x in seen if x[0] == best and x[2] is not None]
         any_outlier = any(h[1] == "outlier" for h in hits)
         unfinished = sum(1 for h in hits if not h[0].finished)
         so_far = "" if span.finished else " so far"

@@ -37,7 +37,8 @@ Design of the replay (``simulate``), read before changing it:
 
 Only ``sweep`` and ``utilisation_curve`` need pandas (and numpy), imported when called;
 ``simulate`` and ``recommend`` work on plain Python data (``recommend`` reads the frame
-``sweep`` returns).
+``sweep`` returns). ``sweep``'s default terminal progress bar uses tqdm when it is
+installed, imported when a sweep starts; without it, plain lines.
 """
 
 from __future__ import annotations
@@ -645,17 +646,65 @@ class SweepProgress:
         return min(1.0, (self.index + done) / max(self.sizes, 1))
 
 
-def _stderr_progress(p: SweepProgress) -> None:
-    if p.row is None:
-        return
-    r = p.row
+def _size_line(p: SweepProgress, r: Mapping[str, Any]) -> str:
+    """One finished size, as both terminal progress styles print it."""
     p95 = r["p95_latency_s"]
-    print(
-        f"sweep: size {p.size} ({p.index + 1}/{p.sizes}): {r['throughput']:.1f} jobs/s, "
-        f"p95 latency {'-' if p95 is None else f'{p95:.3f} s'}, "
-        f"utilisation {r['utilisation']:.0%}",
-        file=sys.stderr, flush=True,
-    )
+    return (f"sweep: size {p.size} ({p.index + 1}/{p.sizes}): {r['throughput']:.1f} jobs/s, "
+            f"p95 latency {'-' if p95 is None else f'{p95:.3f} s'}, "
+            f"utilisation {r['utilisation']:.0%}")
+
+
+def _stderr_progress(p: SweepProgress) -> None:
+    """The terminal progress without tqdm: one line per finished size, nothing between."""
+    if p.row is not None:
+        print(_size_line(p, p.row), file=sys.stderr, flush=True)
+
+
+class _TqdmProgress:
+    """The terminal progress with tqdm: one bar over every job of the sweep.
+
+    The bar counts jobs finished across all sizes (``sizes x jobs`` in all), its postfix
+    names the size running, and each finished size's line is written above it, so the
+    terminal keeps the per-size results the plain lines give and shows a sweep that is
+    slow, or stuck, while it runs. sweep closes it whatever ends the sweep.
+    """
+
+    def __init__(self, tqdm_class: Any) -> None:
+        self._tqdm = tqdm_class
+        self._bar: Any = None
+        self._file: Any = None
+
+    def __call__(self, p: SweepProgress) -> None:
+        if self._bar is None:
+            self._file = sys.stderr  # looked up now: a redirected stderr is honoured
+            # sweep already reports at most ten times a second: draw every report.
+            self._bar = self._tqdm(total=p.sizes * p.jobs, desc="sweep", unit="job",
+                                   file=self._file, dynamic_ncols=True, mininterval=0,
+                                   miniters=1)
+        done = p.index * p.jobs + (p.jobs if p.row is not None else min(p.jobs_done, p.jobs))
+        self._bar.set_postfix_str(f"size {p.size} ({p.index + 1}/{p.sizes})", refresh=False)
+        if done > self._bar.n:
+            self._bar.update(done - self._bar.n)
+        if p.row is not None:
+            self._bar.write(_size_line(p, p.row), file=self._file)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _terminal_progress() -> Callable[[SweepProgress], Any]:
+    """sweep's default progress: a tqdm bar if tqdm is installed, else plain lines.
+
+    tqdm is optional (the ``jupyter`` and ``dev`` extras install it) and imported here,
+    when a sweep starts, so ``import routilux.tuning`` stays free of it.
+    """
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _stderr_progress
+    return _TqdmProgress(tqdm)
 
 
 def _check_sizes(sizes: Iterable[int]) -> list[int]:
@@ -710,8 +759,10 @@ def sweep(
         rate: post ``rate`` jobs per second (an open workload); None posts them at once,
             which measures what the pool can do flat out.
         progress: a callback given a ``SweepProgress`` about ten times a second and once
-            per finished size (from the calling thread); None prints one line per size to
-            stderr; False is silent.
+            per finished size (from the calling thread); None (or True) shows a tqdm bar
+            on stderr with one line per finished size above it, or, without tqdm
+            installed, just the lines; False is silent. In a notebook, pass
+            ``routilux_jupyter.SweepProgressBar()``.
         traces: a dict to receive each size's ``Tracer`` (for ``simulate`` or a report).
         cancel: a ``threading.Event``; when set, the runtime of the current size is shut
             down and the rows finished so far are returned (``df.attrs["cancelled"]``).
@@ -759,13 +810,33 @@ def sweep(
         raise TypeError(f"make_data must be a callable(i) -> dict, a dict or None, "
                         f"got {type(make_data).__name__}")
     if progress is None or progress is True:
-        report: Callable[[SweepProgress], Any] | None = _stderr_progress
+        report: Callable[[SweepProgress], Any] | None = _terminal_progress()
     elif progress is False:
         report = None
     elif callable(progress):
         report = progress
     else:
         raise TypeError(f"progress must be a callable, None, True or False, got {progress!r}")
+    try:
+        rows, cancelled = _sweep_sizes(workload, routine, slot, data_for, sizes, jobs, rate,
+                                       report, traces, cancel, timeout_s)
+    finally:
+        if isinstance(report, _TqdmProgress):
+            report.close()
+    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+    frame.attrs["cpu_count"] = os.cpu_count() or 1
+    frame.attrs["rate"] = rate
+    frame.attrs["cancelled"] = cancelled
+    return frame
+
+
+def _sweep_sizes(
+    workload: Any, routine: str, slot: str, data_for: Callable[[int], Mapping[str, Any]],
+    sizes: list[int], jobs: int, rate: float | None,
+    report: Callable[[SweepProgress], Any] | None, traces: dict[int, Tracer] | None,
+    cancel: threading.Event | None, timeout_s: float,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Each size in turn: the rows finished, and whether the sweep was cancelled."""
     rows: list[dict[str, Any]] = []
     cancelled = False
     for index, size in enumerate(sizes):
@@ -789,18 +860,14 @@ def sweep(
             warnings.warn(
                 f"sweep: the trace of size {size} dropped {tracer.dropped} events, so its row "
                 "undercounts; use a factory with Runtime(trace=Tracer(capacity=...))",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning, stacklevel=3,
             )
         rows.append(row)
         if traces is not None:
             traces[size] = tracer
         if report is not None:
             report(SweepProgress(size, index, len(sizes), jobs, jobs, dict(row)))
-    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-    frame.attrs["cpu_count"] = os.cpu_count() or 1
-    frame.attrs["rate"] = rate
-    frame.attrs["cancelled"] = cancelled
-    return frame
+    return rows, cancelled
 
 
 def _new_runtime(workload: Any, size: int, jobs: int) -> tuple[Runtime, Any]:

@@ -25,6 +25,7 @@ ROOTS = (
     "jupyterlab", "ipykernel", "ipython", "ipywidgets", "anywidget", "matplotlib",
     "pandas", "nest-asyncio2", "nbclient", "nbconvert", "nbformat",
     "distributed",  # notebooks/07_scale_out runs its Dask part on a local cluster
+    "tqdm",  # the jupyter extra: routilux.tuning.sweep's terminal progress bar
 )
 SKIP = {"pip", "setuptools", "wheel"}
 OUT = Path(__file__).resolve().parents[1] / "binder" / "requirements.txt"

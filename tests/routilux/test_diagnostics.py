@@ -570,6 +570,41 @@ def test_blocking_where_names_the_call_in_a_notebook_cell() -> None:
     assert sample_seq in f.events
 
 
+@pytest.mark.timeout(10)
+def test_blocking_where_is_where_most_samples_are_not_one_late_one() -> None:
+    """Notebook 02 beside two CPU hogs: the longest task's one sample came late, after its
+    time.sleep had returned, at the `for` line; the other tasks' samples were in the sleep.
+    The finding names the place most samples show."""
+    cell = "/tmp/ipykernel_4242/7654321.py"
+    lines = ["def fetch(slot_data, policy_message, worker_state):\n",
+             "    for request in slot_data['in']:\n", "        time.sleep(0.2)\n"]
+    linecache.cache[cell] = (sum(map(len, lines)), None, lines, cell)
+    frames = ["/usr/lib/python3.11/threading.py:1002 in _bootstrap",
+              "/x/routilux/_pool.py:120 in _worker"]
+    try:
+        ev = Ev()
+        ev("pool.size", 0.0, value=2)
+        for k in range(6):
+            ev("task.queued", 0.001 * k, routine="r", name="in", job_id=f"j{k}", value=k + 1)
+        for k, (thread, t0, dur, line) in enumerate([
+            (1, 0.0, 0.2, 3), (2, 0.0, 0.3, 2),  # thread 2: the longest, sampled late
+            (1, 0.2, 0.2, 3), (2, 0.3, 0.2, 3), (1, 0.4, 0.2, 3), (2, 0.5, 0.2, 3),
+        ]):
+            ev("task.started", t0, thread=thread, routine="r", name="in", job_id=f"j{k}",
+               value=t0)
+            ev("task.sample", t0 + dur - 0.01, thread=thread, routine="r", value=dur - 0.01,
+               detail=[*frames, f"{cell}:{line} in fetch"])
+            ev("task.finished", t0 + dur, thread=thread, routine="r", name="in",
+               job_id=f"j{k}", value=dur)
+        f = of_kind(detect_blocking(ev.sorted(), blocking_min_s=0.1), "blocking")
+    finally:
+        linecache.cache.pop(cell, None)
+    assert f.evidence["tasks"] >= 3 and f.evidence["longest_s"] == 0.3, f.evidence
+    assert f.evidence["where"] == "time.sleep in fetch() at notebook cell line 3", f.evidence
+    assert f.evidence["stack"][-1] == f"{cell}:3 in fetch"
+    assert f.title.endswith("it blocks at time.sleep in fetch() at notebook cell line 3")
+
+
 # ---------------------------------------------------------------------------------------
 # deadlocks
 # ---------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ SUBMODULES = {
     "status": ["ExecutionStatus", "RoutineStatus", "JobStatus"],
     "registry": ["FlowRegistry", "WorkerRegistry", "get_flow_registry", "get_worker_registry"],
 }
-HEAVY = ["IPython", "ipywidgets", "matplotlib", "pandas", "dask", "distributed"]
+HEAVY = ["IPython", "ipywidgets", "matplotlib", "pandas", "dask", "distributed", "tqdm"]
 
 
 def test_every_name_in_all_resolves_and_nothing_private_leaks() -> None:

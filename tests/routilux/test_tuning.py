@@ -651,7 +651,10 @@ def test_sweep_measures_each_size_from_its_trace() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_sweep_prints_one_line_per_size_by_default(capsys: Any) -> None:
+def test_sweep_prints_one_line_per_size_without_tqdm(
+    capsys: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail: not installed
     df = sweep(sleeping_flow(), "a", "in", {"x": 1}, sizes=[1, 2], jobs=3)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and len(df) == 2
@@ -659,6 +662,52 @@ def test_sweep_prints_one_line_per_size_by_default(capsys: Any) -> None:
     assert err[1].startswith("sweep: size 2 (2/2): ")
     sweep(sleeping_flow(), "a", "in", sizes=[1], jobs=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.timeout(60)
+def test_sweep_shows_a_tqdm_bar_by_default(capsys: Any) -> None:
+    import tqdm  # the dev extra installs it; sweep must find it by itself
+
+    slow = threading.Event()
+
+    def work(slot_data, policy_message, worker_state):
+        slow.wait(0.05)  # long enough for a few in-between progress reports per size
+
+    flow = new_flow("tune-tqdm")
+    flow.add_routine(make_routine(work), "a")
+    before = len(tqdm.tqdm._instances)
+    df = sweep(flow, "a", "in", sizes=[1, 2], jobs=6)
+    out = capsys.readouterr()
+    assert out.out == "" and len(df) == 2
+    # tqdm redraws its line with carriage returns; the size lines are written above it.
+    frames = [f for line in out.err.splitlines() for f in line.split("\r") if f.strip()]
+    sizes = [f for f in frames if f.startswith("sweep: size ")]
+    bars = [f for f in frames if f.startswith("sweep:") and "|" in f]
+    assert [s.split(" (")[0] for s in sizes] == ["sweep: size 1", "sweep: size 2"], frames
+    assert "jobs/s" in sizes[0] and "(2/2)" in sizes[1], sizes
+    assert bars and all("/12" in b for b in bars), bars  # one bar: 2 sizes x 6 jobs
+    assert "12/12" in bars[-1] and "100%" in bars[-1], bars[-1]
+    assert any("size 1 (1/2)" in b for b in bars) and "size 2 (2/2)" in bars[-1], bars
+    assert len(tqdm.tqdm._instances) == before  # closed when the sweep ended
+
+
+@pytest.mark.timeout(60)
+def test_a_failing_sweep_closes_its_tqdm_bar(capsys: Any) -> None:
+    import tqdm
+
+    flow = sleeping_flow()
+
+    def factory(size: int) -> Any:
+        if size == 2:
+            return "not a runtime"  # the second size fails, after the first one's row
+        return Runtime(thread_pool_size=size, trace=True), flow
+
+    before = len(tqdm.tqdm._instances)
+    with pytest.raises(TypeError, match="must return"):
+        sweep(factory, "a", "in", sizes=[1, 2], jobs=2)
+    assert len(tqdm.tqdm._instances) == before
+    err = capsys.readouterr().err
+    assert "sweep: size 1 (1/2)" in err and "2/4" in err, err
 
 
 @pytest.mark.timeout(60)
@@ -756,7 +805,7 @@ def test_sweep_and_the_curve_name_the_extra_when_pandas_is_missing(
 def test_importing_tuning_does_not_import_pandas() -> None:
     code = ("import sys, routilux.tuning; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pandas', 'numpy', 'matplotlib', 'IPython', 'ipywidgets')))")
+            "('pandas', 'numpy', 'matplotlib', 'IPython', 'ipywidgets', 'tqdm')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
