@@ -299,6 +299,9 @@ def dashboard_figure(view: ModelView, title: str | None = None) -> Figure:
             cellText=rows,
             colLabels=["lock", "waits", "total wait", "max wait", "holder", "waiters",
                        "waiting caused by (holder: total / max)"],
+            # widths that add up to the panel, the holder charge widest: without them the
+            # last column ran past the table's right edge
+            colWidths=[0.17, 0.07, 0.1, 0.1, 0.12, 0.1, 0.34],
             loc="upper left",
             cellLoc="left",
         )
