@@ -339,6 +339,14 @@ class AutoSizeController:
         var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
         return 2.0 * math.sqrt(var) / mean
 
+    def _keep(self, w: Window, nums: dict[str, Any], tried: int, verdict: str) -> Decision:
+        """A probe that paid off: steer on from it, or keep its size with the verdict."""
+        d = self._steer(w, nums, verdict=verdict)
+        if d.changed:
+            return d
+        rest = d.reason.split(f"{verdict}; ", 1)[-1]
+        return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}", nums)
+
     def _judge_probe(self, w: Window, nums: dict[str, Any]) -> Decision:
         base, before = self._probe  # type: ignore[misc]
         self._probe = None
@@ -355,12 +363,7 @@ class AutoSizeController:
                 self._descending = True
                 verdict = (f"{change}, within the {noise * 100:.0f} % noise): the threads "
                            f"above {tried} did not add throughput")
-                d = self._steer(w, nums, verdict=verdict)
-                if d.changed:
-                    return d
-                rest = d.reason.split(f"{verdict}; ", 1)[-1]
-                return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}",
-                                      nums)
+                return self._keep(w, nums, tried, verdict)
             self._down_fails += 1
             self._descending = False
             self._down_cooldown = min(MAX_COOLDOWN_WINDOWS,
@@ -374,11 +377,7 @@ class AutoSizeController:
             self._step.pop(base, None)
             verdict = (f"throughput rose {gain * 100:.0f} % at {tried} "
                        f"({_rate(before.throughput)} -> {_rate(w.throughput)})")
-            d = self._steer(w, nums, verdict=verdict)
-            if d.changed:
-                return d
-            rest = d.reason.split(f"{verdict}; ", 1)[-1]
-            return self._decision("keep", w, tried, f"keep {tried}: {verdict}; {rest}", nums)
+            return self._keep(w, nums, tried, verdict)
         self._fails += 1
         self._cooldown = min(MAX_COOLDOWN_WINDOWS, COOLDOWN_WINDOWS * 2 ** (self._fails - 1))
         self._step[base] = (tried - base) // 2

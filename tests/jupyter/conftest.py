@@ -60,3 +60,19 @@ def ip(close_dashboards: None) -> Iterator[Any]:
             if name not in before:
                 shell.user_ns.pop(name, None)
         shell.run_line_magic("unload_ext", "routilux_jupyter")
+
+
+@pytest.fixture
+def dashboard_messages(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every message any Dashboard sends from here on, the first one included, in order."""
+    from routilux_jupyter import Dashboard
+
+    sent: list[dict[str, Any]] = []
+    send = Dashboard._send
+
+    def spy(self: Dashboard, msg: dict[str, Any]) -> None:
+        sent.append(msg)
+        send(self, msg)
+
+    monkeypatch.setattr(Dashboard, "_send", spy)
+    return sent

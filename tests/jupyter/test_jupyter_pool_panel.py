@@ -128,17 +128,12 @@ def test_snapshot_and_report_draw_the_pool_series(lock_run: LockRun) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_dashboard_sends_the_pool_series(lock_run: LockRun, monkeypatch: Any) -> None:
+def test_the_dashboard_sends_the_pool_series(
+    lock_run: LockRun, dashboard_messages: list[dict[str, Any]]
+) -> None:
     from routilux_jupyter import Dashboard
 
-    sent: list[dict[str, Any]] = []
-    send = Dashboard._send
-
-    def spy(self: Dashboard, msg: dict[str, Any]) -> None:
-        sent.append(msg)
-        send(self, msg)
-
-    monkeypatch.setattr(Dashboard, "_send", spy)  # every message, the first one included
+    sent = dashboard_messages  # every message, the first one included
     dash = Dashboard(lock_run.rt, start=False)
     lock_run.until_waiting()
     dash.refresh()

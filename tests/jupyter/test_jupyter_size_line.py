@@ -125,18 +125,11 @@ def test_snapshot_and_report_draw_the_size_line_and_the_decisions(auto_rt: Runti
 
 @pytest.mark.timeout(120)
 def test_the_dashboard_sends_the_size_line_the_decisions_and_the_auto_state(
-    auto_rt: Runtime, monkeypatch: Any
+    auto_rt: Runtime, dashboard_messages: list[dict[str, Any]]
 ) -> None:
     from routilux_jupyter import Dashboard
 
-    sent: list[dict[str, Any]] = []
-    send = Dashboard._send
-
-    def spy(self: Dashboard, msg: dict[str, Any]) -> None:
-        sent.append(msg)
-        send(self, msg)
-
-    monkeypatch.setattr(Dashboard, "_send", spy)  # every message, the first one included
+    sent = dashboard_messages  # every message, the first one included
     flow = make_flow()
     auto_rt.exec(flow)
     dash = Dashboard(auto_rt, start=False)
@@ -181,13 +174,11 @@ def test_the_dashboard_sends_the_size_line_the_decisions_and_the_auto_state(
 
 @pytest.mark.timeout(120)
 def test_a_fixed_size_runtime_draws_its_size_line_and_no_decisions(
-    runtime: Runtime, monkeypatch: Any
+    runtime: Runtime, dashboard_messages: list[dict[str, Any]]
 ) -> None:
     from routilux_jupyter import Dashboard, report, snapshot
 
-    sent: list[dict[str, Any]] = []
-    send = Dashboard._send
-    monkeypatch.setattr(Dashboard, "_send", lambda self, msg: (sent.append(msg), send(self, msg)))
+    sent = dashboard_messages
     flow = make_flow()
     runtime.exec(flow)
     dash = Dashboard(runtime, start=False)
