@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from routilux import get_current_job, sync
-from routilux._lock_order import lock_order_cycles, lock_order_edges
+from routilux.diagnostics._lock_order import lock_order_cycles, lock_order_edges
 from routilux.diagnostics import FINDING_NOTEBOOKS, Finding, detect_lock_order, diagnose
 from routilux.sync import (
     DeadlockError,

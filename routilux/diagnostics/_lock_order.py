@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from .diagnostics import Finding
-    from .trace import TraceEvent
+    from ..trace import TraceEvent
+    from ._diagnose import Finding
 
 __all__ = ["MAX_CYCLES", "detect_lock_order", "lock_order_cycles", "lock_order_edges"]
 
@@ -176,7 +176,7 @@ def _deadlocked_sets(events: Sequence[TraceEvent]) -> set[frozenset[str]]:
 
 def detect_lock_order(events: Sequence[TraceEvent], statistics: Any = None) -> list[Finding]:
     """One ``lock_order`` finding per cycle of ``lock.order`` edges that did not deadlock."""
-    from .diagnostics import Finding, _seqs  # here, not at import: diagnostics imports us
+    from ._diagnose import Finding, _seqs  # here, not at import: _diagnose imports us
 
     edges = lock_order_edges(events)
     if not edges:

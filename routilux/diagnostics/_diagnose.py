@@ -106,8 +106,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ._lock_order import detect_lock_order
-from .trace import (
+from ..trace import (
     LANE_POOL,
     LANES,
     PoolCounter,
@@ -117,6 +116,7 @@ from .trace import (
     _source_events,
     _task_spans,
 )
+from ._lock_order import detect_lock_order
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -448,7 +448,7 @@ _WAITING_NAMES = frozenset({
     "request", "getresponse", "communicate", "result", "run_until_complete",
     "_wait_for_tstate_lock",
 })
-_ROUTILUX_DIR = os.path.dirname(os.path.abspath(__file__))
+_ROUTILUX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIB_DIRS = tuple(
     os.path.abspath(p) for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib")}
     if p
