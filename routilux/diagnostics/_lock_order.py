@@ -1,4 +1,4 @@
-"""Lock-order inversions: cycles in the order traced locks were taken, whether or not they hung.
+"""Lock-order inversions: cycles in the order traced locks were taken, hung or not (``lock_order``).
 
 A deadlock needs bad timing; its cause does not. If one routine takes ``accounts`` then
 ``ledger`` and another ``ledger`` then ``accounts``, the two can deadlock the day they
@@ -28,13 +28,12 @@ unrelated inversions that share a lock, with no single edge to change).
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from ..trace import TraceEvent
-    from ._diagnose import Finding
+from ..trace import TraceEvent
+from ._finding import Finding, seqs
+from ._stacks import CELL_RE
 
 __all__ = ["MAX_CYCLES", "detect_lock_order", "lock_order_cycles", "lock_order_edges"]
 
@@ -76,15 +75,12 @@ class Edge(NamedTuple):
         return f"thread {e.thread_name}"
 
 
-_CELL_RE = re.compile(r"(ipykernel_\d+[/\\]\d+\.py|<ipython-input-[^>]*>)$")  # a Jupyter cell
-
-
 def place(site: str | None) -> str | None:
     """A site in words for titles and fixes: "notebook cell line 12", else "file:line"."""
     if not site:
         return None
     path, sep, line = str(site).rpartition(":")
-    if sep and line.isdigit() and _CELL_RE.search(path):
+    if sep and line.isdigit() and CELL_RE.search(path):
         return f"notebook cell line {line}"
     return str(site)
 
@@ -176,8 +172,6 @@ def _deadlocked_sets(events: Sequence[TraceEvent]) -> set[frozenset[str]]:
 
 def detect_lock_order(events: Sequence[TraceEvent], statistics: Any = None) -> list[Finding]:
     """One ``lock_order`` finding per cycle of ``lock.order`` edges that did not deadlock."""
-    from ._diagnose import Finding, _seqs  # here, not at import: _diagnose imports us
-
     edges = lock_order_edges(events)
     if not edges:
         return []
@@ -222,7 +216,7 @@ def detect_lock_order(events: Sequence[TraceEvent], statistics: Any = None) -> l
         key_names = names[rotation:] + names[:rotation]
         findings.append(Finding(
             "lock_order", "high", title, evidence, fix,
-            _seqs(ev for e in cycle for ev in e.events),
+            seqs(ev for e in cycle for ev in e.events),
             key="lock_order:" + "->".join(key_names),
         ))
     return findings
