@@ -1,4 +1,4 @@
-"""Pitfall detectors: read a runtime's trace and say what went wrong, with evidence and a fix.
+"""Pitfall detectors: what went wrong in a run, read from its trace, each with evidence, a fix.
 
 ``diagnose(runtime_or_tracer)`` runs six detectors over the trace events (and, for a live
 ``Runtime``, its ``statistics()``, ``state_writes()`` and ``running_tasks()``) and returns
