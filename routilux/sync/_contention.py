@@ -10,8 +10,7 @@ import threading
 from time import monotonic
 from typing import Any
 
-from .. import _context
-from ._events import _Hold, _record, _where
+from ._events import _current_tracer, _Hold, _record, _where
 
 _contention_mutex = threading.Lock()  # guards every _Contention; never held while waiting
 
@@ -62,5 +61,5 @@ def _record_release(
     if hold is not None:
         _record(hold.tracer, "lock.released", prim.name, hold.where, now - hold.since, detail)
         return
-    tracer = prim._tracer if prim._tracer is not None else _context.current_tracer()
+    tracer = prim._tracer if prim._tracer is not None else _current_tracer()
     _record(tracer, "lock.released", prim.name, _where(), None, detail)

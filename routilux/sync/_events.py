@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ..trace import Tracer
 
 _get_ident = threading.get_ident
+# The one link of this package to the activation context: the other modules take the
+# current tracer from here, so a move of ``_context`` changes one import line.
+_current_tracer = _context.current_tracer
 _logger = logging.getLogger("routilux")
 
 # Frames in these places are not the user's call site: every file of this package (a

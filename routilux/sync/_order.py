@@ -12,9 +12,8 @@ import itertools
 import weakref
 from typing import Any
 
-from .. import _context
 from ._chain import _held_by, _Permit
-from ._events import _record, _site, _where
+from ._events import _current_tracer, _record, _site, _where
 
 _serials = itertools.count(1)  # lock ids in ``lock.order`` events, unique in this process
 # id(tracer) -> (weak ref to it, {(held serial, acquired serial): seq of its lock.order})
@@ -50,7 +49,7 @@ def _still_held(tracer: Any, seq: int) -> bool:
 
 def _note_order(top: Any, prim: Any) -> None:
     """Record ``held -> prim`` for each primitive this thread holds, once per tracer."""
-    tracer = prim._tracer if prim._tracer is not None else _context.current_tracer()
+    tracer = prim._tracer if prim._tracer is not None else _current_tracer()
     if tracer is None:
         return
     seen = _seen_edges(tracer)

@@ -14,14 +14,13 @@ import threading
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from .. import _context
 from .._deadlock import Deadlock, Waiter, WaitForGraph
 from .._errors import DeadlockError
 from .._validate import check_number
 from . import _action
 from ._chain import _cell_of, _get_ident, _unlink
 from ._contention import _charge, _Contention, _contention_mutex, _record_release
-from ._events import _Hold, _record, _site, _thread_name, _where, _Where
+from ._events import _current_tracer, _Hold, _record, _site, _thread_name, _Where, _where
 from ._order import _push, _serials
 
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ class _TracedPrimitive:
         _record(tracer, "lock.wait", self.name, where, detail=detail)
 
     def _wait_sliced(self, me: int, started: float, timeout: float) -> _Hold | None:
-        tracer = self._tracer if self._tracer is not None else _context.current_tracer()
+        tracer = self._tracer if self._tracer is not None else _current_tracer()
         where = _where()
         self._record_wait(tracer, where)
         deadline = None if timeout < 0 else started + timeout
