@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._events import _Hold
-    from ._semaphore import TracedSemaphore
 
 MAX_CHAIN = 256  # primitives walked per thread chain at most (a bound, should a chain be torn)
 
@@ -53,7 +52,8 @@ class _Permit:
 
     __slots__ = ("_below", "dead", "hold", "lock")
 
-    def __init__(self, lock: TracedSemaphore, hold: _Hold | None) -> None:
+    # ``lock`` is the TracedSemaphore it belongs to (not imported: _semaphore imports this).
+    def __init__(self, lock: Any, hold: _Hold | None) -> None:
         self.lock = lock
         self.hold = hold
         self._below: Any = None
