@@ -68,64 +68,10 @@ def _rebuild(events: Sequence[TraceEvent]) -> _Recording:
     their own run time (pairing by thread alone gave one of them the other's end).
     """
     spans = _task_spans(events)
-    tasks: list[_Task] = []
-    by_start: dict[int, int] = {}  # task.started seq -> task index
-    by_end: dict[int, int] = {}  # task.finished seq -> task index
-    for span in spans:
-        index = len(tasks)
-        tasks.append(_Task(span.job_id, span.routine, span.start_ns, span.wait_s or 0.0,
-                           span.end_ns, span.run_s))
-        if span.start_seq:
-            by_start[span.start_seq] = index
-        if span.end_seq:
-            by_end[span.end_seq] = index
-    running: dict[tuple[int, str], list[int]] = defaultdict(list)  # lane -> open tasks
-    queued: dict[tuple[Any, ...], deque[tuple[int | None, int]]] = defaultdict(deque)
-    started: dict[tuple[Any, ...], deque[int]] = defaultdict(deque)
-    posted: dict[str, int] = {}
-    last_ts = 0
-
-    def link(index: int, parent: int | None, seq: int) -> None:
-        task = tasks[index]
-        task.parent = parent
-        task.queued_seq = seq
-
-    for e in events:
-        kind = e.kind
-        last_ts = max(last_ts, e.ts_ns)
-        if kind == "task.queued":
-            key = (e.job_id, e.routine, e.name)
-            lane = running.get((e.thread, e.thread_name))
-            parent = lane[-1] if lane else None  # the newest task open on that lane
-            # The runtime records task.queued after handing the task to the pool, so a
-            # fast pool thread may already have recorded its task.started.
-            if started[key]:
-                link(started[key].popleft(), parent, e.seq)
-            else:
-                queued[key].append((parent, e.seq))
-        elif kind == "task.started":
-            index = by_start.get(e.seq)
-            if index is None:
-                continue
-            key = (e.job_id, e.routine, e.name)
-            running[(e.thread, e.thread_name)].append(index)
-            if queued[key]:
-                link(index, *queued[key].popleft())
-            else:
-                started[key].append(index)
-        elif kind == "task.finished":
-            index = by_end.get(e.seq)
-            lane = running.get((e.thread, e.thread_name))
-            if index is not None and lane and index in lane:
-                lane.remove(index)
-        elif kind == "job.posted" and e.job_id is not None:
-            posted.setdefault(e.job_id, e.ts_ns)
+    tasks, by_start, by_end = _tasks_of(spans)
+    posted, last_ts = _link_parents(events, tasks, by_start, by_end)
     series = PoolCounter().feed(events)
-    initial = next((p.size for p in series if p.size), None)
-    sizes: list[tuple[int, int]] = []
-    for sample in series:
-        if sample.size and (sizes[-1][1] if sizes else initial) != sample.size:
-            sizes.append((sample.ts_ns, sample.size))
+    initial, sizes = _size_changes(series)
     unfinished = sum(1 for span in spans if not span.finished)
     for task, span in zip(tasks, spans, strict=True):
         if not span.finished:  # still running when the trace ends
@@ -180,3 +126,81 @@ class _Busy:
 
     def peak(self) -> int:
         return max(self.levels, default=0)
+
+
+def _tasks_of(spans: Sequence[Any]) -> tuple[list[_Task], dict[int, int], dict[int, int]]:
+    """One ``_Task`` per span, and the index of each by its start and its finish seq."""
+    tasks: list[_Task] = []
+    by_start: dict[int, int] = {}  # task.started seq -> task index
+    by_end: dict[int, int] = {}  # task.finished seq -> task index
+    for span in spans:
+        index = len(tasks)
+        tasks.append(_Task(span.job_id, span.routine, span.start_ns, span.wait_s or 0.0,
+                           span.end_ns, span.run_s))
+        if span.start_seq:
+            by_start[span.start_seq] = index
+        if span.end_seq:
+            by_end[span.end_seq] = index
+    return tasks, by_start, by_end
+
+
+def _link_parents(
+    events: Sequence[TraceEvent], tasks: list[_Task], by_start: dict[int, int],
+    by_end: dict[int, int],
+) -> tuple[dict[str, int], int]:
+    """Set each task's parent (and queued seq); the job post times, and the last timestamp.
+
+    A task's parent is the newest task open on the lane that recorded its ``task.queued``.
+    """
+    running: dict[tuple[int, str], list[int]] = defaultdict(list)  # lane -> open tasks
+    queued: dict[tuple[Any, ...], deque[tuple[int | None, int]]] = defaultdict(deque)
+    started: dict[tuple[Any, ...], deque[int]] = defaultdict(deque)
+    posted: dict[str, int] = {}
+    last_ts = 0
+
+    def link(index: int, parent: int | None, seq: int) -> None:
+        task = tasks[index]
+        task.parent = parent
+        task.queued_seq = seq
+
+    for e in events:
+        kind = e.kind
+        last_ts = max(last_ts, e.ts_ns)
+        if kind == "task.queued":
+            key = (e.job_id, e.routine, e.name)
+            lane = running.get((e.thread, e.thread_name))
+            parent = lane[-1] if lane else None  # the newest task open on that lane
+            # The runtime records task.queued after handing the task to the pool, so a
+            # fast pool thread may already have recorded its task.started.
+            if started[key]:
+                link(started[key].popleft(), parent, e.seq)
+            else:
+                queued[key].append((parent, e.seq))
+        elif kind == "task.started":
+            index = by_start.get(e.seq)
+            if index is None:
+                continue
+            key = (e.job_id, e.routine, e.name)
+            running[(e.thread, e.thread_name)].append(index)
+            if queued[key]:
+                link(index, *queued[key].popleft())
+            else:
+                started[key].append(index)
+        elif kind == "task.finished":
+            index = by_end.get(e.seq)
+            lane = running.get((e.thread, e.thread_name))
+            if index is not None and lane and index in lane:
+                lane.remove(index)
+        elif kind == "job.posted" and e.job_id is not None:
+            posted.setdefault(e.job_id, e.ts_ns)
+    return posted, last_ts
+
+
+def _size_changes(series: Sequence[PoolSample]) -> tuple[int | None, list[tuple[int, int]]]:
+    """The first pool size the series names, and each later change as ``(ts_ns, size)``."""
+    initial = next((p.size for p in series if p.size), None)
+    sizes: list[tuple[int, int]] = []
+    for sample in series:
+        if sample.size and (sizes[-1][1] if sizes else initial) != sample.size:
+            sizes.append((sample.ts_ns, sample.size))
+    return initial, sizes
