@@ -305,7 +305,7 @@ def test_non_lifo_release_keeps_the_rest_of_the_chain() -> None:
     with c:  # nothing held any more
         pass
     assert _orders(tracer) == [("a", "b"), ("b", "c")]
-    assert sync._cells[threading.get_ident()][0] is None  # holds nothing
+    assert sync._chain._cells[threading.get_ident()][0] is None  # holds nothing
 
 
 @pytest.mark.timeout(10)
@@ -320,7 +320,7 @@ def test_a_permit_given_back_by_another_thread_leaves_its_holders_chain() -> Non
     with a:  # s is no longer held by this thread
         pass
     assert _orders(tracer) == []
-    assert sync._cells[threading.get_ident()][0] is None  # holds nothing
+    assert sync._chain._cells[threading.get_ident()][0] is None  # holds nothing
 
 
 @pytest.mark.timeout(10)
@@ -409,7 +409,7 @@ def test_lock_order_is_a_finding_kind_of_notebook_03() -> None:
 def test_contended_nesting_in_one_order_keeps_every_chain_true(monkeypatch) -> None:
     """Eight threads take varying subsets of a, b, c, always in that order, contending all
     the time: every edge points forward, nothing is left in any chain, no finding."""
-    monkeypatch.setattr(sync, "WAIT_SLICE", 0.001)
+    monkeypatch.setattr(sync._primitive, "WAIT_SLICE", 0.001)
     tracer = Tracer()
     locks = [TracedLock("a", tracer=tracer), TracedRLock("b", tracer=tracer),
              TracedSemaphore("c", 2, tracer=tracer)]  # fmt: skip
@@ -442,5 +442,5 @@ def test_contended_nesting_in_one_order_keeps_every_chain_true(monkeypatch) -> N
     assert [e for e in events if e.kind == "lock.wait"], "the test should contend"
     assert diagnose(tracer) == []
     for t in threads:
-        assert sync._cells.get(t.ident, [None])[0] is None
+        assert sync._chain._cells.get(t.ident, [None])[0] is None
     assert not any(lock.locked() for lock in locks[:2]) and not locks[2].locked()

@@ -113,7 +113,7 @@ def _isolate(monkeypatch):
     # ("that thread keeps it"); forget those holds, so that the next test's first acquire
     # (maybe in a thread whose ident the system reused) is not taken "while holding" them.
     alive = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
-    for ident, cell in list(sync._cells.items()):
+    for ident, cell in list(sync._chain._cells.items()):
         if ident not in alive:
             cell[0] = None
 
@@ -682,7 +682,7 @@ def test_report_mode_records_once_and_never_raises():
 
 @pytest.mark.timeout(60)
 def test_no_false_positives_with_a_consistent_lock_order(monkeypatch):
-    monkeypatch.setattr(sync, "WAIT_SLICE", 0.001)  # look for cycles as often as possible
+    monkeypatch.setattr(sync._primitive, "WAIT_SLICE", 0.001)  # look for cycles as often as possible
     rec = Recorder()
     locks = [TracedLock("a", tracer=rec), TracedRLock("b", tracer=rec),
              TracedSemaphore("c", 2, tracer=rec)]  # fmt: skip
@@ -714,4 +714,4 @@ def test_no_false_positives_with_a_consistent_lock_order(monkeypatch):
     assert counts[:2] == expected
     assert rec.of("lock.wait"), "the test should have produced contention"
     assert len(rec.of("lock.acquired")) == len(rec.of("lock.wait"))
-    assert sync._graph.waiting() == {}
+    assert sync._primitive._graph.waiting() == {}

@@ -28,7 +28,7 @@ from routilux.trace import (
     pool_series,
     task_spans,
 )
-from routilux.tuning import _rebuild
+from routilux.tuning._recording import _rebuild
 
 T0 = 10**12
 LOOP = "RoutiluxAsyncLoop"

@@ -28,12 +28,12 @@ from routilux.tuning import (
     Recommendation,
     Simulation,
     SweepProgress,
-    _rebuild,  # the pure trace reader, tested on its own
     recommend,
     simulate,
     sweep,
     utilisation_curve,
 )
+from routilux.tuning._recording import _rebuild  # the pure trace reader, tested on its own
 
 pd = pytest.importorskip("pandas")
 
