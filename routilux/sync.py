@@ -69,7 +69,7 @@ import weakref
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from . import _context
+from ._model import _context
 from ._deadlock import Waiter, WaitForGraph
 from ._errors import DeadlockError
 from ._validate import check_number

@@ -64,7 +64,7 @@ from .trace import PoolCounter, PoolSample, TraceEvent, Tracer, _source_events, 
 if TYPE_CHECKING:
     import pandas
 
-    from ._runtime import Runtime
+    from ._engine._runtime import Runtime
 
 __all__ = [
     "SWEEP_COLUMNS",
@@ -871,7 +871,7 @@ def _sweep_sizes(
 
 
 def _new_runtime(workload: Any, size: int, jobs: int) -> tuple[Runtime, Any]:
-    from ._runtime import Runtime
+    from ._engine._runtime import Runtime
 
     if isinstance(workload, str) or hasattr(workload, "flow_id"):
         capacity = max(200_000, jobs * 64)
