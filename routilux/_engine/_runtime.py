@@ -35,6 +35,7 @@ from .._validate import check_number
 from ..executors._base import check_executor_choice
 from ..trace import Tracer
 from . import _autosize, _monitoring, _posting
+from ._autosizer import AutoSizer
 from ._jobs import JobTable
 from ._monitor import _Monitor
 from ._pool import PoolStatistics, ThreadPool, check_pool_size, get_worker_manager
@@ -183,7 +184,7 @@ class Runtime:
         _runtimes.add(self)
         if self.thread_pool is not None:
             weakref.finalize(self, _close_orphan, self._pool, self._monitor)
-        self._autosizer: _autosize.AutoSizer | None = None
+        self._autosizer: AutoSizer | None = None
         if auto:
             self._start_autosize(f"thread_pool_size='auto': start at {size} = "
                                  f"min(max_pool_size {self.max_pool_size}, cpu_count + 4)")
@@ -592,7 +593,7 @@ class Runtime:
         return out
 
     def _start_autosize(self, reason: str) -> None:
-        sizer = _autosize.AutoSizer(self, self.max_pool_size, self._pool.size)
+        sizer = AutoSizer(self, self.max_pool_size, self._pool.size)
         sizer.record(self, "on", self._pool.size, self._pool.size, reason)
         self._autosizer = sizer
         sizer.start()
