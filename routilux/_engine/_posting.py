@@ -23,7 +23,7 @@ import time
 from _thread import allocate_lock as _allocate_lock
 from typing import TYPE_CHECKING, Any
 
-from .._errors import QueueFullError, RuntimeShutDown, error_text
+from .._errors import QueueFullError, RuntimeShutDown, WorkerNotRunningError, error_text
 from .._model import _hooks, _output
 from .._model._job import JobContext, release_gate
 from .._model._status import JobStatus
@@ -80,6 +80,63 @@ def wait_for_room(rt: Runtime, block: bool, timeout: float | None) -> None:
                             else min(remaining, WAIT_SLICE_S)):
             with rt._lock:
                 pool.drop_room_gate_locked(gate)
+
+
+def check_names(flow: Flow, routine_name: str, slot_name: str) -> None:
+    """Raise ValueError naming the choices unless ``flow`` has ``routine_name.slot_name``."""
+    routine = flow.routines.get(routine_name)
+    if routine is None:
+        raise ValueError(
+            f"flow {flow.flow_id!r} has no routine {routine_name!r}; routines are: "
+            f"{', '.join(flow.routines) or '(none)'}"
+        )
+    if slot_name not in routine._slots:
+        raise ValueError(
+            f"routine {routine_name!r} has no slot {slot_name!r}; slots are: "
+            f"{', '.join(routine._slots) or '(none)'}"
+        )
+
+
+def target(rt: Runtime, flow: Flow, routine_name: str, slot_name: str,
+           worker_id: str | None) -> tuple[_Worker, Flow]:
+    """The worker a post goes to, and the flow it runs (names checked by ``check_names``).
+
+    Without ``worker_id``: the flow's default worker in ``rt`` (a new one if none accepts
+    work). With it: that worker, whose own flow may be an older one under the same id.
+
+    Raises:
+        ValueError: an unknown worker, a worker of another flow, or an older flow of the
+            worker's that lacks the routine or slot.
+        WorkerNotRunningError: the worker accepts no more jobs.
+    """
+    if worker_id is not None:
+        worker = rt._workers.get(worker_id)
+        if worker is None:
+            raise ValueError(f"unknown worker_id {worker_id!r} in this runtime")
+        if worker.flow is not flow:
+            if worker.flow.flow_id != flow.flow_id:
+                raise ValueError(
+                    f"worker {worker_id!r} runs flow {worker.flow.flow_id!r}, "
+                    f"not {flow.flow_id!r}"
+                )
+            # A newer Flow took this id (a re-run notebook cell); the worker keeps its
+            # own flow (api.md §8), so the names must exist in that one.
+            flow = worker.flow
+            routine = flow.routines.get(routine_name)
+            if routine is None or slot_name not in routine._slots:
+                raise ValueError(
+                    f"worker {worker_id!r} runs an older flow {flow.flow_id!r} without "
+                    f"{routine_name}.{slot_name}; post without worker_id to use the new one"
+                )
+        if not worker.accepting:
+            raise WorkerNotRunningError(
+                f"worker {worker_id!r} is {worker.state.status}; it accepts no more jobs"
+            )
+    else:
+        worker = rt._default_workers.get(id(flow))
+        if worker is None or not worker.accepting:
+            worker = rt._new_worker(flow, None)
+    return worker, flow
 
 
 def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,

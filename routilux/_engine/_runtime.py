@@ -19,27 +19,26 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import _offload
-from .._errors import RuntimeShutDown, WorkerNotRunningError
+from .._errors import RuntimeShutDown
 from .._model import _context, _entry, _hooks
 from .._model._context import Activation
 from .._model._flow import Flow, FlowRegistry
 from .._model._job import JobContext
 from .._model._routine import Routine
-from .._model._status import TERMINAL_JOB_STATUSES, ExecutionStatus, JobStatus
+from .._model._status import ExecutionStatus, JobStatus
 from .._model._worker_state import WorkerRegistry, WorkerState
 from .._validate import check_number
 from ..executors._base import check_executor_choice
 from ..trace import Tracer
-from . import _autosize, _monitoring, _posting
+from . import _autosize, _monitoring, _posting, _statistics, _stopping
+from ._statistics import RuntimeStatistics
 from ._autosizer import AutoSizer
 from ._jobs import JobTable
 from ._monitor import _Monitor
-from ._pool import PoolStatistics, ThreadPool, check_pool_size, get_worker_manager
-from ._tasks import _Task
+from ._pool import ThreadPool, check_pool_size, get_worker_manager
 from ._worker import _Worker
 
 logger = logging.getLogger("routilux")
@@ -48,45 +47,6 @@ RUNNING = JobStatus.RUNNING.value
 COMPLETED = JobStatus.COMPLETED.value
 FAILED = JobStatus.FAILED.value
 CANCELLED = JobStatus.CANCELLED.value
-_SHUT_DOWN_CANCEL = "runtime shut down before the job finished"
-
-
-@dataclass(frozen=True)
-class RuntimeStatistics:
-    """A snapshot of a runtime, safe to read from any thread.
-
-    ``pool_size`` is the size last set (the pool converges to it); ``threads`` the live
-    pool threads; ``busy``/``idle`` threads; ``queued`` activations waiting in the run
-    queue; ``jobs`` status -> count over every job posted; ``in_flight`` outstanding
-    activations, retries and re-checks; ``trace_dropped`` events the tracer discarded;
-    ``shared_pool`` True for ``thread_pool_size=0`` (compat): ``pool_size`` then is the
-    process-wide pool's, shared with every other such runtime, so ``busy`` and ``queued``
-    include their work too. ``pool_auto``: the size is automatic
-    (``thread_pool_size="auto"``); then ``pool_auto_reason`` is the controller's latest
-    decision, with its numbers.
-    """
-
-    pool_size: int
-    threads: int
-    busy: int
-    idle: int
-    queued: int
-    max_queue_size: int | None
-    jobs: dict[str, int]
-    posted: int
-    completed: int
-    failed: int
-    cancelled: int
-    running: int
-    in_flight: int
-    workers: int
-    tasks_completed: int
-    trace_dropped: int
-    uptime_s: float
-    shut_down: bool
-    shared_pool: bool = False  # thread_pool_size=0: the process-wide 100-thread pool
-    pool_auto: bool = False
-    pool_auto_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -366,17 +326,7 @@ class Runtime:
         if _monitoring.enabled and self._tracer is None:
             self._start_tracing()
         flow = self._resolve_flow(flow_name)
-        routine = flow.routines.get(routine_name)
-        if routine is None:
-            raise ValueError(
-                f"flow {flow.flow_id!r} has no routine {routine_name!r}; routines are: "
-                f"{', '.join(flow.routines) or '(none)'}"
-            )
-        if slot_name not in routine._slots:
-            raise ValueError(
-                f"routine {routine_name!r} has no slot {slot_name!r}; slots are: "
-                f"{', '.join(routine._slots) or '(none)'}"
-            )
+        _posting.check_names(flow, routine_name, slot_name)
         if type(data) is dict or isinstance(data, Mapping):
             data = dict(data)
         elif data is None:
@@ -387,33 +337,7 @@ class Runtime:
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         if job_id is not None and not isinstance(job_id, str):
             raise TypeError(f"job_id must be a str, got {type(job_id).__name__}")
-        if worker_id is not None:
-            worker = self._workers.get(worker_id)
-            if worker is None:
-                raise ValueError(f"unknown worker_id {worker_id!r} in this runtime")
-            if worker.flow is not flow:
-                if worker.flow.flow_id != flow.flow_id:
-                    raise ValueError(
-                        f"worker {worker_id!r} runs flow {worker.flow.flow_id!r}, "
-                        f"not {flow.flow_id!r}"
-                    )
-                # A newer Flow took this id (a re-run notebook cell); the worker keeps its
-                # own flow (api.md §8), so the names must exist in that one.
-                flow = worker.flow
-                routine = flow.routines.get(routine_name)
-                if routine is None or slot_name not in routine._slots:
-                    raise ValueError(
-                        f"worker {worker_id!r} runs an older flow {flow.flow_id!r} without "
-                        f"{routine_name}.{slot_name}; post without worker_id to use the new one"
-                    )
-            if not worker.accepting:
-                raise WorkerNotRunningError(
-                    f"worker {worker_id!r} is {worker.state.status}; it accepts no more jobs"
-                )
-        else:
-            worker = self._default_workers.get(id(flow))
-            if worker is None or not worker.accepting:
-                worker = self._new_worker(flow, None)
+        worker, flow = _posting.target(self, flow, routine_name, slot_name, worker_id)
         if self.max_queue_size is None:
             return worker.state, _posting.post_job(self, worker, flow, routine_name, slot_name,
                                                    data, job_id, metadata)
@@ -468,45 +392,12 @@ class Runtime:
         Returns that number.
         """
         self._interrupted = True
-        cancelled, running = self._cancel_queued("interrupted (KeyboardInterrupt)")
+        cancelled, running = _stopping.cancel_queued(self, "interrupted (KeyboardInterrupt)")
         if cancelled:
             logger.warning(
                 "routilux: interrupted: cancelled %d queued job(s); %d job(s) with running "
                 "logic are left to finish", cancelled, running)
         return cancelled
-
-    def _cancel_queued(self, why: str) -> tuple[int, int]:
-        """Cancel every unfinished job of this runtime that has no logic running now.
-
-        Returns (jobs cancelled, jobs left running). Activations still queued for the
-        jobs left running stay queued (they are those jobs' next steps).
-        """
-        pool = self._pool
-        with self._lock:
-            running_jobs = {id(t.job) for t in pool.running.values()
-                            if getattr(t, "job", None) is not None
-                            and getattr(t, "worker", None) is not None
-                            and t.worker.runtime is self}
-            mine = [t for t in pool.tasks if t.worker.runtime is self
-                    and (t.job is None or id(t.job) not in running_jobs)]
-            if mine:
-                keep = [t for t in pool.tasks if t.worker.runtime is not self
-                        or (t.job is not None and id(t.job) in running_jobs)]
-                pool.tasks.clear()
-                pool.tasks.extend(keep)
-            jobs = list(self._table.jobs.values())
-        reason = f"cancelled: {why}"
-        cancelled = 0
-        finish = self._table.finish
-        for task in mine:
-            if task.job is not None and finish(task.job, CANCELLED, reason):
-                cancelled += 1
-            task.worker.release(task.job)
-        for job in jobs:
-            if id(job) not in running_jobs and finish(job, CANCELLED, reason):
-                cancelled += 1
-        left = sum(1 for job in jobs if id(job) in running_jobs and not job.is_terminal)
-        return cancelled, left
 
     async def wait_async(self, timeout: float | None = None) -> bool:
         """``await runtime.wait_async()``: all jobs finished, without blocking the loop."""
@@ -551,46 +442,11 @@ class Runtime:
 
     def statistics(self) -> RuntimeStatistics:
         """A frozen snapshot: pool, queue, jobs by status, counters."""
-        table = self._table
-        with self._lock:
-            ps: PoolStatistics = self._pool.statistics_locked()
-            counts = dict(table.counts)
-            posted = table.posted
-            inflight = table.inflight
-            workers = len(self._workers)
-        tr = self._tracer
-        sizer = self._autosizer
-        return RuntimeStatistics(
-            pool_size=ps.size, threads=ps.threads, busy=ps.busy, idle=ps.idle,
-            queued=ps.queued, max_queue_size=self.max_queue_size, jobs=counts, posted=posted,
-            completed=counts[COMPLETED], failed=counts[FAILED],
-            cancelled=counts[CANCELLED], running=counts[RUNNING], in_flight=inflight,
-            workers=workers, tasks_completed=ps.completed,
-            trace_dropped=tr.dropped if tr is not None else 0,
-            uptime_s=time.monotonic() - self._started, shut_down=self._shut_down,
-            shared_pool=self.thread_pool is None,
-            pool_auto=sizer is not None,
-            pool_auto_reason=sizer.last.reason if sizer is not None and sizer.last else None,
-        )
+        return _statistics.snapshot(self)
 
     def running_tasks(self) -> list[dict[str, Any]]:
         """What each busy pool thread runs now: thread, routine, job, seconds running."""
-        now = time.monotonic_ns()
-        names = self._pool.thread_names()
-        with self._lock:
-            items = list(self._pool.running.items())
-        out = []
-        for ident, task in items:
-            if getattr(task, "worker", None) is None or task.worker.runtime is not self:
-                continue
-            if task.rid is None:
-                continue
-            out.append({
-                "thread": ident, "thread_name": names.get(ident, str(ident)),
-                "routine": task.rid, "job_id": task.job.job_id if task.job else None,
-                "running_s": (now - task.started_ns) / 1e9 if task.started_ns else 0.0,
-            })
-        return out
+        return _statistics.running_tasks(self)
 
     def _start_autosize(self, reason: str) -> None:
         sizer = AutoSizer(self, self.max_pool_size, self._pool.size)
@@ -654,35 +510,7 @@ class Runtime:
                     drained = self._table.wait(lambda: self._table.inflight == 0, left())
                 except KeyboardInterrupt:
                     pass
-        abandoned: list[Any] = []
-        if self.thread_pool is not None:
-            with self._lock:
-                abandoned = list(self._pool.tasks)
-                self._pool.tasks.clear()
-        else:
-            with self._lock:
-                mine = [t for t in self._pool.tasks if t.worker.runtime is self]
-                for t in mine:
-                    self._pool.tasks.remove(t)
-                abandoned = mine
-        for task in abandoned:
-            task.worker.abandoned = True
-            if isinstance(task, _Task) and task.job is not None:
-                # Cancel before releasing: the release would auto-complete the job as if
-                # its logic had run.
-                self._table.finish(task.job, CANCELLED, _SHUT_DOWN_CANCEL)
-            task.worker.release(task.job)
-        for job in self.list_jobs():
-            if job.status not in TERMINAL_JOB_STATUSES:
-                self._table.finish(job, CANCELLED, _SHUT_DOWN_CANCEL)
-        for worker in list(self._workers.values()):
-            worker.accepting = False
-            status = ExecutionStatus.CANCELLED if (worker.abandoned or not drained and worker.inflight) \
-                else ExecutionStatus.COMPLETED
-            worker.state._set_status(status)
-            hooks = _hooks.active
-            if hooks is not None:
-                _hooks.call(hooks, "on_worker_stop", worker.flow, worker.state, status.value)
+        _stopping.cancel_all(self, drained)
         with self._lock:
             self._table.wake_waiters_locked()
             self._pool.wake_room_locked(everyone=True)
