@@ -18,6 +18,7 @@ from . import _serialization
 from ._context import _activation, current_activation
 from ._error_handler import ErrorHandler, ErrorStrategy
 from .._errors import SharedStateError
+from ..executors._base import check_executor_choice
 from ._serialization import hybridmethod
 from ._slot import Slot, validate_queue_args
 
@@ -298,10 +299,6 @@ class Routine:
         Raises:
             ValueError / TypeError: anything else (the message lists the choices).
         """
-        # Here, not at import: the executors package (process-pool and Dask wrappers) loads
-        # only when a routine chooses where it runs; `import routilux` stays light.
-        from ..executors._base import check_executor_choice
-
         self.__dict__["_executor"] = check_executor_choice(executor)
         self.__dict__["_version"] += 1
         return self
