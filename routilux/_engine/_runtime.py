@@ -240,7 +240,7 @@ class Runtime:
         with self._lock:
             self._workers[worker_state.worker_id] = worker
             self._default_workers[id(flow)] = worker
-        flow._latest_worker_ref = weakref.ref(worker)
+        flow._bind_latest_worker(worker)
         WorkerRegistry.get_instance().register(worker_state)
         hooks = _hooks.active
         if hooks is not None:

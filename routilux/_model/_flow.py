@@ -15,6 +15,7 @@ from typing import Any
 
 from .._singleton import ProcessWide
 from .._validate import check_number
+from ._context import WorkerLike
 from ._dsl import flow_from_dict, flow_from_yaml
 from ._error_handler import ErrorHandler
 from ._routine import Event, Routine
@@ -260,7 +261,7 @@ class Flow:
         # (routine_id, event_name) -> ((target_routine_id, slot_name), ...); replaced, never
         # mutated, so routing reads it without a lock.
         self._routes: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
-        self._latest_worker_ref: weakref.ref[Any] | None = None
+        self._latest_worker_ref: weakref.ref[WorkerLike] | None = None
         FlowRegistry.get_instance().register(self)
 
     @property
@@ -427,7 +428,12 @@ class Flow:
         """``Flow.from_dict`` of a YAML document (PyYAML: ``pip install routilux[yaml]``)."""
         return flow_from_yaml(text, factory, cls)
 
-    def _latest_worker(self) -> Any:
+    def _bind_latest_worker(self, worker: WorkerLike) -> None:
+        """A runtime started ``worker`` for this flow (held weakly): the compat slot helpers
+        (``slot.enqueue`` outside any activation) reach its queues through it."""
+        self._latest_worker_ref = weakref.ref(worker)
+
+    def _latest_worker(self) -> WorkerLike | None:
         ref = self._latest_worker_ref
         return ref() if ref is not None else None
 

@@ -71,6 +71,14 @@ class JobContext:
         self._posted_ns = 0  # time.monotonic_ns() at post (the job.* latency in the trace)
         self._exception: BaseException | None = None  # what failed it (on_job_end hooks)
 
+    def _attach(self, finisher: Callable[[JobContext, str, str | None], bool],
+                timeout_s: float) -> None:
+        """A runtime takes this job on in ``post``: it finishes it, by ``timeout_s`` at the latest."""
+        self._in_post = True
+        self._finisher = finisher
+        self._timeout = timeout_s
+        self._posted_ns = time.monotonic_ns()
+
     # -- data ---------------------------------------------------------------------------
     def set_data(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` in this job's data (visible to every branch)."""
