@@ -88,7 +88,7 @@ class Runtime:
         max_pool_size: int | None = None,
     ) -> None:
         if type(thread_pool_size) is int and thread_pool_size > 0:
-            size, auto = thread_pool_size, False  # WorkerPool validates it (warns once if huge)
+            size, auto = thread_pool_size, False  # ThreadPool validates it (warns once if huge)
         else:
             size, auto = _autosize.parse_thread_pool_size(thread_pool_size)  # 0, auto or raises
         self.max_pool_size = _autosize.check_max_pool_size(max_pool_size)

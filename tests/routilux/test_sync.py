@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from routilux import _context, sync
-from routilux._context import Activation
+from routilux import sync
+from routilux._model import _context
+from routilux._model._context import Activation
 from routilux.sync import (
     DeadlockError,
     TracedLock,
