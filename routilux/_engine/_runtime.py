@@ -259,7 +259,7 @@ class Runtime:
         state behind every other attribute. Both return at once; wait for the job.
 
         Raises:
-            RuntimeError: the runtime is shut down.
+            RuntimeShutDown (a RuntimeError): the runtime is shut down.
             ValueError: unknown flow, ``worker_state`` belongs to another flow, or (with
                 ``entry_params``) no single entry routine with a single slot (the
                 candidates are named).
@@ -321,6 +321,7 @@ class Runtime:
 
         A KeyboardInterrupt arriving while post runs always reaches the caller; the job
         it was creating is then either not created or "cancelled" (docs/interrupts.md).
+        After ``shutdown()`` it raises ``RuntimeShutDown`` (a ``RuntimeError``).
         """
         self._check_open()
         if _monitoring.enabled and self._tracer is None:
@@ -412,7 +413,7 @@ class Runtime:
         current size, bounded by ``max_pool_size``).
 
         Raises:
-            RuntimeError: on the shared pool, or after shutdown.
+            RuntimeError: on the shared pool; RuntimeShutDown (a RuntimeError): after shutdown.
             ValueError / TypeError: ``n`` is not an int >= 1 or ``'auto'``.
         """
         if self.thread_pool is None:
