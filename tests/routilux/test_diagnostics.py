@@ -1169,7 +1169,7 @@ def test_a_saturated_blocking_title_and_evidence_name_pool_threads() -> None:
     f = of_kind(diagnose(ev.sorted()), "blocking")
     assert f.evidence["shape"] == "saturated"
     assert f"held all {f.evidence['pool_size']} pool threads" in f.title
-    assert f.evidence["thread"].startswith("RoutiluxThread-")
+    assert f.evidence["thread"].startswith("RoutiluxWorker-")
     assert f"while {f.evidence['waiting']} activations waited" in f.title
 
 
