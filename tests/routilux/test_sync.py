@@ -27,7 +27,7 @@ from routilux.sync import (
 )
 
 JOIN_TIMEOUT = 20  # seconds; far beyond what any thread here needs
-RELEASE_LINE = 344  # the line of "lock.release()  # RELEASE_LINE" below
+RELEASE_LINE = 345  # the line of "lock.release()  # RELEASE_LINE" below
 
 
 class Recorder:
