@@ -106,7 +106,7 @@ class ThreadPool:
         self._alive = 0
         self._busy = 0
         self._completed = 0
-        self._closed = False
+        self.closed = False  # a plain field (read on hot paths); only the pool writes it
         self._names = itertools.count(1)
 
     # -- submission (callers may hold ``lock`` and use the *_locked variant) ------------
@@ -119,7 +119,7 @@ class ThreadPool:
 
         ``front`` puts it ahead of everything queued (a running job's next step).
         """
-        if self._closed:
+        if self.closed:
             raise RuntimeError("cannot submit to a pool after shutdown")
         if front:
             self.tasks.appendleft(task)
@@ -182,7 +182,7 @@ class ThreadPool:
         """
         while True:
             try:
-                if self.tasks and not self._waking and not self._closed:
+                if self.tasks and not self._waking and not self.closed:
                     self.wake_locked()
                 return
             except BaseException:  # noqa: BLE001, S112 - the caller re-raises the first
@@ -194,7 +194,7 @@ class ThreadPool:
         For a private runtime garbage-collected without ``shutdown`` (its finaliser).
         """
         with self.lock:
-            self._closed = True
+            self.closed = True
             self._wake_all_locked()
 
     def _wake_all_locked(self) -> None:
@@ -268,10 +268,6 @@ class ThreadPool:
             completed=self._completed,
         )
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def shutdown(self, timeout: float | None = 5.0) -> list[Any]:
         """Stop taking tasks; returns the tasks that never started.
 
@@ -280,7 +276,7 @@ class ThreadPool:
         is left running (it is a daemon) once the budget is spent.
         """
         with self.lock:
-            self._closed = True
+            self.closed = True
             abandoned = list(self.tasks)
             self.tasks.clear()
             self._wake_all_locked()
@@ -371,7 +367,7 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                         tasks.appendleft(follow)
             # A job finished: settle it outside the lock first, then come back for work.
             if finished is None and task is None:
-                if pool._alive > pool._size or (pool._closed and not tasks):
+                if pool._alive > pool._size or (pool.closed and not tasks):
                     pool._alive -= 1
                     pool._threads.pop(me, None)
                     exiting = True

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .. import _offload
 from .._errors import error_text
-from .._model import _hooks
+from .._model import _hooks, _policies
 from .._model._context import Activation, _activation
 from .._model._job import JobContext
 from .._model._routine import Routine
@@ -50,7 +50,7 @@ class _Plan:
         self.logic = routine._get_logic()
         # The built-in immediate policy is applied inline: put + consume in one step.
         self.immediate = self.ptype == "immediate" and getattr(
-            self.policy, "__module__", "") == "routilux._policies"
+            self.policy, "__module__", "") == _policies.__name__
         self.single = len(self.queues) == 1
         self._caller: Callable[..., Any] | None = None
         # None: sync logic on the pool thread (the fast path); else the executor that
@@ -146,7 +146,8 @@ class _Task:
                       (time.monotonic_ns() - start) / 1e9, None, ws.worker_id)
 
     def hold_locked(self) -> None:
-        self.worker.hold_locked(self.job)
+        worker = self.worker
+        worker.table.hold_locked(worker, self.job)
 
     def machinery_failed(self, exc: BaseException) -> None:
         """``run`` itself raised (not the logic): the job fails instead of completing."""
@@ -160,7 +161,8 @@ class _Task:
     def done_locked(self) -> Any:
         retrying = self.retrying
         if retrying is False:
-            return self.worker.release_locked(self.job)
+            worker = self.worker
+            return worker.table.release_locked(worker, self.job)
         if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
             worker.runtime._call_later(retrying, worker._resubmit, self)
@@ -185,4 +187,5 @@ class _Callback:
             self.worker.runtime._table.finish(job, JobStatus.FAILED.value, job._deferred_failure)
 
     def done_locked(self) -> Any:
-        return self.worker.release_locked(self.job)
+        worker = self.worker
+        return worker.table.release_locked(worker, self.job)

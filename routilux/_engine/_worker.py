@@ -43,6 +43,7 @@ class _Worker:
 
     def __init__(self, runtime: Runtime, flow: Flow, state: WorkerState) -> None:
         self.runtime = runtime
+        self.table = runtime._table  # its in-flight bookkeeping (tasks call it directly)
         self.flow = flow  # strong: routing never goes back through the registry
         self.state = state
         self.inflight = 0  # under the pool lock
@@ -88,14 +89,14 @@ class _Worker:
 
     # -- bookkeeping (pool lock held): the job table's, see _jobs.py ---------------------
     def hold_locked(self, job: JobContext | None) -> None:
-        self.runtime._table.hold_locked(self, job)
+        self.table.hold_locked(self, job)
 
     def release_locked(self, job: JobContext | None) -> Any:
         """Drop one hold; a returned (step, job) finishes the job (see JobTable)."""
-        return self.runtime._table.release_locked(self, job)
+        return self.table.release_locked(self, job)
 
     def release_final_locked(self) -> None:
-        self.runtime._table.release_final_locked(self)
+        self.table.release_final_locked(self)
 
     def hold(self, job: JobContext | None) -> None:
         with self.runtime._lock:
@@ -288,7 +289,7 @@ class _Worker:
 
     def _enqueue(self, task: _Task, traced: bool, front: bool = False) -> None:
         job = task.job
-        depth = self.runtime._table.hold_and_queue(self, task, front)
+        depth = self.table.hold_and_queue(self, task, front)
         if traced:
             self.runtime._tracer.record("task.queued", job.job_id if job else None, task.rid,
                                         task.slot, depth, None, self.state.worker_id)
