@@ -1,4 +1,4 @@
-"""Runtime: the public face of the engine; runs flows' workers on a pool, tracks their jobs.
+"""Runtime: the engine's public face, which runs flows as workers on a thread pool.
 
 Design (invariants):
 - Routing runs in the delivering thread (``_worker.py``); a firing policy puts one task

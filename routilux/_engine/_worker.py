@@ -1,4 +1,4 @@
-"""_Worker: one live instance of a flow; routes items to slots and schedules activations.
+"""_Worker: one live instance of a flow, which routes each item to the activations it fires.
 
 Routing runs in the delivering thread (the poster, or the pool thread whose logic emits):
 enqueue + policy + consume happen under a per-(worker, routine) lock, and a firing policy

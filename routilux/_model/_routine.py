@@ -1,4 +1,4 @@
-"""Routine and Event: a unit of work and its ports (``Connection`` wires them: ``_flow``).
+"""Routine: a unit of work, with its ports (``Event`` out; ``Slot`` in, ``_slot``; wires: ``_flow``).
 
 Logic may run concurrently on one routine object (api.md §3), so a routine's instance
 attributes are shared by every job. Assigning one while the routine's logic runs is the
