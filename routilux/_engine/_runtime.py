@@ -215,17 +215,7 @@ class Runtime:
 
     # -- workers --------------------------------------------------------------------------
     def _resolve_flow(self, flow_name: Any) -> Flow:
-        if isinstance(flow_name, Flow):
-            return flow_name
-        if not isinstance(flow_name, str):
-            raise TypeError(f"flow_name must be a str, got {type(flow_name).__name__}")
-        flow = FlowRegistry.get_instance().resolve(flow_name)
-        if flow is None:
-            known = FlowRegistry.get_instance().known_names()
-            raise ValueError(
-                f"unknown flow {flow_name!r}; known flows: {', '.join(known) or '(none)'}"
-            )
-        return flow
+        return FlowRegistry.get_instance().lookup(flow_name)
 
     def _check_open(self) -> None:
         if self._shut_down:

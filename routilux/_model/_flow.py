@@ -107,6 +107,25 @@ class FlowRegistry(ProcessWide):
                 flow = self._by_id.get(name)
             return flow
 
+    def lookup(self, flow_name: Any) -> Flow:
+        """``flow_name`` itself if it is a Flow, else the flow ``resolve`` finds.
+
+        Raises:
+            TypeError: ``flow_name`` is neither a Flow nor a str.
+            ValueError: no such flow (the known names are listed).
+        """
+        if isinstance(flow_name, Flow):
+            return flow_name
+        if not isinstance(flow_name, str):
+            raise TypeError(f"flow_name must be a str, got {type(flow_name).__name__}")
+        flow = self.resolve(flow_name)
+        if flow is None:
+            known = self.known_names()
+            raise ValueError(
+                f"unknown flow {flow_name!r}; known flows: {', '.join(known) or '(none)'}"
+            )
+        return flow
+
     def known_names(self) -> list[str]:
         with self._lock:
             return sorted(set(self._by_name) | set(self._by_id.keys()))
