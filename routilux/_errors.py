@@ -27,6 +27,16 @@ class WorkerNotRunningError(RoutiluxError, RuntimeError):
     """The worker addressed by ``worker_id`` no longer accepts work (completed or cancelled)."""
 
 
+class RuntimeShutDown(RoutiluxError, RuntimeError):
+    """The runtime was shut down: it takes no more posts, execs or resizes.
+
+    Raised by ``post``, ``exec`` and ``resize`` after ``shutdown()`` (or after leaving
+    ``with Runtime(...)``), and by a ``post`` that was waiting for room in the run queue
+    when the runtime shut down (its job was never registered). Still a ``RuntimeError``,
+    as before it had its own class. Make a new ``Runtime`` to run more work.
+    """
+
+
 class SharedStateError(RoutiluxError, RuntimeError):
     """A routine's logic assigned an instance attribute while ``Runtime(strict=True)``.
 

@@ -31,12 +31,12 @@ import time
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
-from ._context import Activation, _activation
+from ._model._context import Activation, _activation
 from ._errors import error_text
 from .executors._base import TaskOutcome, TaskSpec
 
 if TYPE_CHECKING:
-    from ._runtime import _Task
+    from ._engine._tasks import _Task
 
 logger = logging.getLogger("routilux")
 

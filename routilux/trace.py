@@ -918,6 +918,7 @@ class _ChromeTrace:
 # -- Tasks and the pool over time (one reading shared by every chart and detector) ---------
 
 LOOP_THREAD_NAME = "RoutiluxAsyncLoop"
+POOL_THREAD_PREFIX = "RoutiluxThread"  # pool threads are named f"{POOL_THREAD_PREFIX}-<n>"
 """Default name of the event-loop thread that runs coroutine logic (its trace lane)."""
 
 LANE_POOL, LANE_EXECUTOR, LANE_REMOTE = "pool", "executor", "remote"

@@ -16,6 +16,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from routilux.trace import POOL_THREAD_PREFIX
+
 from ._model import BARRIER, BARRIER_LANE, LOCK, TASK, Decision, ModelView
 
 if TYPE_CHECKING:
@@ -72,8 +74,8 @@ def format_seconds(x: float | None) -> str:
 
 
 def _lane_label(name: str) -> str:
-    if name.startswith("RoutiluxWorker-"):
-        return "worker-" + name[len("RoutiluxWorker-") :]
+    if name.startswith(POOL_THREAD_PREFIX + "-"):  # a pool thread (docs/trace_events.md)
+        return "thread-" + name[len(POOL_THREAD_PREFIX) + 1 :]
     return name[:22]
 
 

@@ -92,7 +92,8 @@ function fmtS(x) {
 }
 
 function laneLabel(name) {
-  return String(name).replace(/^RoutiluxWorker-/, "worker-");
+  // Pool threads are named routilux.trace.POOL_THREAD_PREFIX + "-<n>" (docs/trace_events.md).
+  return String(name).replace(/^RoutiluxThread-/, "thread-");
 }
 
 function hatch(ctx, color, bg, cross) {

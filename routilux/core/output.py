@@ -7,4 +7,4 @@ from routilux import (  # noqa: F401
     install_routed_stdout,
     uninstall_routed_stdout,
 )
-from routilux._output import get_routed_stdout  # noqa: F401
+from routilux._model._output import get_routed_stdout  # noqa: F401

@@ -32,10 +32,10 @@ import traceback
 import zlib
 from typing import Any
 
-from .._context import Activation, _activation
-from .._job import JobContext
-from .._routine import Routine
-from .._worker_state import WorkerState
+from .._model._context import Activation, _activation
+from .._model._job import JobContext
+from .._model._routine import Routine
+from .._model._worker_state import WorkerState
 from ._base import RemoteTiming, TaskOutcome
 
 __all__ = ["RemoteLogicError", "encode_activation", "outcome_from_bytes", "run_remote"]
@@ -306,7 +306,7 @@ def run_remote(payload: bytes) -> bytes:
     job: Any = None
     try:
         spec = pickle.loads(payload)
-        from .._calling import make_caller
+        from .._engine._calling import make_caller
 
         job = spec["job"]
         ws = spec["ws"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _monitoring
+from .._engine import _monitoring
 from .._singleton import ProcessWide
 
 __all__ = ["MonitoringRegistry"]

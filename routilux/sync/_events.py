@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import _context
+from .._model import _context
 
 if TYPE_CHECKING:
     from ..trace import Tracer

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import Runtime  # the public face: the runtime's home module may move
+from .._engine._runtime import Runtime
 from ..trace import TraceEvent, Tracer
 from ._common import _percentile, _require_pandas
 from ._progress import SweepProgress, _stderr_progress, _terminal_progress, _TqdmProgress

@@ -441,7 +441,7 @@ def test_a_flood_of_samples_is_thinned_per_bucket_keeping_peaks_and_steps() -> N
 
 def grow_detail() -> dict[str, Any]:
     """A real controller decision's trace detail: 400 arrivals/s of 40 ms need 16 threads."""
-    from routilux._autosize import AutoSizeController, Window
+    from routilux._engine._autosize import AutoSizeController, Window
 
     ctl = AutoSizeController(start=6, max_size=32, cpu_count=2)
     d = ctl.decide(Window(duration_s=0.5, size=6, completions=75, arrivals=200, busy=6.0,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from routilux import QueueFullError, Runtime
-from routilux._autosize import (
+from routilux._engine._autosize import (
     CPU_HEAVY_RATE,
     CPU_HEAVY_SHARE,
     MIN_COMPLETIONS,

@@ -137,7 +137,7 @@ def test_emit_and_job_context_inside_a_coroutine() -> None:
         for item, job_id, thread in got.wait_for(30):
             assert item["job"] == job_id  # downstream runs under the emitting job
             assert jobs[job_id][0] == item["i"]
-            assert thread.startswith("RoutiluxWorker")  # downstream sync logic: the pool
+            assert thread.startswith("RoutiluxThread")  # downstream sync logic: the pool
         for job_id, i, same_ws in seen.snapshot():
             assert jobs[job_id][0] == i and same_ws
         assert all(job.get_data("doubled") == i * 2 for i, job in jobs.values())
@@ -260,7 +260,7 @@ def test_trace_puts_coroutines_on_the_loop_lane() -> None:
             lanes[(e.routine, e.kind)].add(e.thread_name)
     assert lanes[("a", "task.started")] == {LOOP_THREAD}
     assert lanes[("a", "task.finished")] == {LOOP_THREAD}
-    assert all(n.startswith("RoutiluxWorker") for n in lanes[("b", "task.started")])
+    assert all(n.startswith("RoutiluxThread") for n in lanes[("b", "task.started")])
     durations = [e.value for e in events if e.kind == "task.finished" and e.routine == "a"]
     assert len(durations) == 5 and min(durations) >= 0.015
 
@@ -335,7 +335,7 @@ def test_explicit_asyncio_executor_and_sync_logic_under_it() -> None:
         finish_all(rt)
     threads = dict(got.wait_for(2))
     assert threads["coro"] == LOOP_THREAD
-    assert threads["sync"].startswith("RoutiluxWorker")  # a loop is for coroutines only
+    assert threads["sync"].startswith("RoutiluxThread")  # a loop is for coroutines only
 
 
 @pytest.mark.timeout(30)

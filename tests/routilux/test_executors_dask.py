@@ -212,7 +212,7 @@ def test_a_routine_can_opt_back_into_threads(client) -> None:
         finish_all(rt)
         names = {e.routine: e.thread_name for e in rt.tracer.read() if e.kind == "task.started"}
     assert got.wait_for(1) == [os.getpid()]
-    assert names["local"].startswith("RoutiluxWorker") and names["remote"].startswith("Dask ")
+    assert names["local"].startswith("RoutiluxThread") and names["remote"].startswith("Dask ")
 
 
 def sleep_a_second(slot_data, policy_message, worker_state):

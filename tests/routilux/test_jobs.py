@@ -206,7 +206,7 @@ def test_shared_pool_runtimes() -> None:
         assert job.wait(JOIN_TIMEOUT) and job.status == "completed"
         b.shutdown()
         assert len(threads) == 21
-        assert all(name.startswith("RoutiluxWorker") for name in threads.snapshot())
+        assert all(name.startswith("RoutiluxThread") for name in threads.snapshot())
         assert routilux.get_worker_manager().max_workers == 100
     finally:
         routilux.reset_worker_manager()

@@ -105,7 +105,7 @@ def test_opposite_orders_are_found_from_a_run_with_no_overlap() -> None:
         edge = by_routine[routine_id]
         assert edge["job"] == job.job_id
         assert edge["site"] == site("nested")
-        assert edge["thread"].startswith("RoutiluxWorker")
+        assert edge["thread"].startswith("RoutiluxThread")
     assert (by_routine["debit"]["held"], by_routine["debit"]["acquired"]) == ("accounts", "ledger")
     # debit's order came first, so audit's edge is the one to change.
     assert f.evidence["order"] == ["accounts", "ledger"]

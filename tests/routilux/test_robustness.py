@@ -274,7 +274,7 @@ def _stuck_runtime(n: int) -> tuple[Runtime, threading.Event, threading.Barrier]
 def test_shutdown_with_stuck_logic_stays_within_its_budget(
         n: int, wait: bool, timeout: float, budget: float) -> None:
     rt, release, _ = _stuck_runtime(n)
-    threads = [t for t in threading.enumerate() if t.name.startswith("RoutiluxWorker")]
+    threads = [t for t in threading.enumerate() if t.name.startswith("RoutiluxThread")]
     try:
         t0 = time.monotonic()
         rt.shutdown(wait=wait, timeout=timeout)

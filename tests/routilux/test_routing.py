@@ -259,3 +259,24 @@ def test_execution_context_inside_logic() -> None:
     assert ctx.flow is flow and ctx.worker_state is ws
     assert ctx.routine_id == "inspector" and ctx.job_context is job
     assert r.get_execution_context() is None
+
+
+@pytest.mark.timeout(30)
+def test_the_builtin_immediate_policy_consumes_in_the_same_step() -> None:
+    # docs/trace_events.md: no slot.enqueue for immediate_policy() (put and take are one
+    # step); a routine whose policy only behaves the same takes the two-step path. Guards
+    # the fast path's recognition of the built-in policy (issue 15 moved its module).
+    def custom(slots, worker_state):
+        return True, {name: view.consume_all_new() for name, view in slots.items()}, None
+
+    flow = new_flow("fast")
+    flow.add_routine(make_routine(lambda *a: None, events=()), "fast")
+    flow.add_routine(make_routine(lambda *a: None, events=(), policy=custom), "slow")
+    with running(thread_pool_size=2, trace=True) as rt:
+        for rid in ("fast", "slow"):
+            rt.post(flow.flow_id, rid, "in", {"x": 1})
+        finish_all(rt)
+        events = rt.tracer.read()
+    enqueued = {e.routine for e in events if e.kind == "slot.enqueue"}
+    queued = {e.routine for e in events if e.kind == "task.queued"}
+    assert enqueued == {"slow"} and queued == {"fast", "slow"}

@@ -206,7 +206,7 @@ def test_04_pool_size_bounds_concurrency_and_downstream_runs_on_the_pool() -> No
     slow_time, overlap, threads = _scenario_04_batch(2)
     assert overlap <= 2
     assert len(threads) == 6
-    assert all(name.startswith("RoutiluxWorker") for name in threads)
+    assert all(name.startswith("RoutiluxThread") for name in threads)
     fast_time, overlap6, _ = _scenario_04_batch(6)
     assert overlap6 <= 6
     assert fast_time < slow_time / 2, (fast_time, slow_time)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from routilux import _context, sync
-from routilux._context import Activation
+from routilux import sync
+from routilux._model import _context
+from routilux._model._context import Activation
 from routilux.sync import (
     DeadlockError,
     TracedLock,
@@ -26,7 +27,7 @@ from routilux.sync import (
 )
 
 JOIN_TIMEOUT = 20  # seconds; far beyond what any thread here needs
-RELEASE_LINE = 344  # the line of "lock.release()  # RELEASE_LINE" below
+RELEASE_LINE = 345  # the line of "lock.release()  # RELEASE_LINE" below
 
 
 class Recorder:

@@ -613,7 +613,7 @@ def sleeping_flow(sleep_s: float = 0.01) -> Any:
 
 
 def pool_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("RoutiluxWorker")]
+    return [t.name for t in threading.enumerate() if t.name.startswith("RoutiluxThread")]
 
 
 @pytest.mark.timeout(60)

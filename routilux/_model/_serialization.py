@@ -19,15 +19,11 @@ import importlib
 import logging
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _policies
 from ._error_handler import ErrorHandler
-from ._registry import FlowRegistry
 
-if TYPE_CHECKING:
-    from ._flow import Flow
-    from ._routine import Routine
 
 logger = logging.getLogger("routilux")
 
@@ -136,74 +132,19 @@ def import_class(path: Any) -> type | None:
     return obj if isinstance(obj, type) else None
 
 
-# -- flows ---------------------------------------------------------------------------------
-def serialize_flow(flow: Flow) -> dict[str, Any]:
-    """The flow's structure and configuration as a JSON-ready dict (upstream's shape)."""
-    with flow._lock:
-        routines = dict(flow.routines)
-        connections = list(flow.connections)
-    return {
-        "_type": "Flow",
-        "version": SERIALIZATION_VERSION,
-        "flow_id": flow.flow_id,
-        "execution_timeout": flow.execution_timeout,
-        "error_handler": error_handler_to_dict(flow.error_handler),
-        "routines": {rid: routine.serialize() for rid, routine in routines.items()},
-        "connections": [conn.serialize() for conn in connections],
-    }
+def rebuild_routine(target: Any, data: Any, base: type) -> Any:
+    """A routine from ``Routine.serialize()`` output (class rebuilt when importable).
 
-
-def deserialize_flow(target: Any, data: Any) -> Flow:
-    """Rebuild a flow from ``serialize()`` output (see the module docstring).
-
-    Raises:
-        TypeError: ``data`` is not a dict.
-        ValueError: an unsupported ``version``, or a connection naming a routine, event or
-            slot the rebuilt routines lack.
+    ``base`` is ``Routine`` itself, passed in by ``Routine.deserialize``: this module sits
+    below ``_routine`` (which borrows ``hybridmethod`` and the dict helpers from it).
     """
-    from ._routine import Routine  # lazy: _routine imports this module for its methods
-
-    data = _check_mapping(data, "Flow")
-    version = data.get("version")
-    if version is not None and version not in SUPPORTED_VERSIONS:
-        raise ValueError(
-            f"cannot deserialize a Flow of serialization version {version!r}; "
-            f"supported: {', '.join(map(str, SUPPORTED_VERSIONS))}"
-        )
-    if isinstance(target, type):
-        flow = target(data.get("flow_id"), data.get("execution_timeout"))
-    else:
-        flow = target
-        if data.get("flow_id") is not None and data["flow_id"] != flow.flow_id:
-            flow.flow_id = data["flow_id"]
-            FlowRegistry.get_instance().register(flow)
-        if data.get("execution_timeout") is not None:
-            flow.execution_timeout = data["execution_timeout"]
-    flow.error_handler = error_handler_from_dict(data.get("error_handler"))
-    for rid, rdata in (data.get("routines") or {}).items():
-        routine = Routine.deserialize(rdata)
-        flow.add_routine(routine, rid)
-    for cdata in data.get("connections") or []:
-        cdata = _check_mapping(cdata, "Connection")
-        ends = [cdata.get(k) for k in ("_source_routine_id", "_source_event_name",
-                                       "_target_routine_id", "_target_slot_name")]
-        if not all(ends):
-            raise ValueError(f"connection {cdata!r} lacks its routine, event or slot names")
-        flow.connect(*ends)
-    return flow
-
-
-def rebuild_routine(target: Any, data: Any) -> Routine:
-    """A routine from ``Routine.serialize()`` output (class rebuilt when importable)."""
-    from ._routine import Routine  # lazy: _routine imports this module for its methods
-
     data = _check_mapping(data, "Routine")
     if isinstance(target, type):
         cls = import_class(data.get("_class"))
         if cls is not None and issubclass(cls, target):
             routine = cls()
         else:
-            if data.get("_class") and data.get("_class") != class_path(Routine):
+            if data.get("_class") and data.get("_class") != class_path(base):
                 logger.warning(
                     "routine class %s cannot be imported here: rebuilt as a plain Routine "
                     "with its slots, events and config but no logic (logic is code; import "

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from ._context import current_activation
-from ._validate import check_number
+from .._validate import check_number
 
 logger = logging.getLogger("routilux")
 

@@ -58,13 +58,26 @@ class JobContext:
         self._callbacks: list[Callable[[JobContext], None]] | None = None
         # Set by the runtime that owns this job: called for the first terminal transition.
         self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
-        # Runtime bookkeeping (under the runtime's lock), set here so every job has it:
-        # outstanding holds, counted as posted, post's own hold, a failure post deferred.
-        self._pending = 0
-        self._counted = False
-        self._post_hold = False
-        self._in_post = False
-        self._deferred_failure: str | None = None
+        # Runtime bookkeeping, declared here so every job has it. Written only by the
+        # engine's job table and posting steps (routilux/_engine/_jobs.py), under the pool
+        # lock, as plain stores: those steps must stay free of calls (docs/interrupts.md).
+        self._pending = 0  # holds outstanding: post, activations, retries, re-checks
+        self._counted = False  # counted as posted and running
+        self._post_hold = False  # post's own hold, not yet taken over by an activation
+        self._in_post = False  # post has not returned: it finishes the job itself
+        self._deferred_failure: str | None = None  # a failure found during post, applied after
+        self._tally_pending = False  # an interrupted post's cancel still to be tallied
+        self._timeout = 0.0  # seconds: the flow's execution_timeout when posted
+        self._posted_ns = 0  # time.monotonic_ns() at post (the job.* latency in the trace)
+        self._exception: BaseException | None = None  # what failed it (on_job_end hooks)
+
+    def _attach(self, finisher: Callable[[JobContext, str, str | None], bool],
+                timeout_s: float) -> None:
+        """A runtime takes this job on in ``post``: it finishes it, by ``timeout_s`` at the latest."""
+        self._in_post = True
+        self._finisher = finisher
+        self._timeout = timeout_s
+        self._posted_ns = time.monotonic_ns()
 
     # -- data ---------------------------------------------------------------------------
     def set_data(self, key: str, value: Any) -> None:

@@ -14,7 +14,8 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._errors import SlotQueueFullError
+from .._errors import SlotQueueFullError
+from ._context import current_activation, get_current_job
 
 if TYPE_CHECKING:
     from ._job import JobContext
@@ -192,8 +193,6 @@ class _QueueMethods:
         self, data: Any, emitted_from: str | None = None, emitted_at: Any = None
     ) -> None:
         """Append ``data``; raises ``SlotQueueFullError`` when full (the item is not stored)."""
-        from ._context import get_current_job
-
         if emitted_at is None:
             emitted_at = datetime.now()
         self._q().put(SlotDataPoint(data, emitted_from, emitted_at, get_current_job()))
@@ -301,13 +300,10 @@ class Slot(_QueueMethods):
         return f"{rid}.{self.name}"
 
     def _q(self) -> SlotQueue:
-        from ._context import current_activation
-        from ._runtime import _worker_of
-
         act = current_activation()
         worker = None
         if act is not None and act.worker_state is not None:
-            worker = _worker_of(act.worker_state)
+            worker = act.worker_state._live_worker()
         if worker is None and self.routine is not None:
             flow = getattr(self.routine, "_flow", None)
             if flow is not None:
@@ -323,9 +319,8 @@ class Slot(_QueueMethods):
 
     def for_worker(self, worker_state: Any) -> SlotView:
         """A view of this slot bound to ``worker_state``'s queue."""
-        from ._runtime import _worker_of
-
-        worker = _worker_of(worker_state)
+        live = getattr(worker_state, "_live_worker", None)
+        worker = live() if live is not None else None
         if worker is None:
             raise ValueError(f"{worker_state!r} is not a live worker of any runtime")
         q = worker.queue_for(self)

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._error_handler import ErrorHandler
-from ._flow import Flow
 from ._routine import Routine
-from ._singleton import ProcessWide
+from .._singleton import ProcessWide
 
 __all__ = ["ObjectFactory", "ObjectMetadata", "flow_from_dict", "flow_from_yaml"]
 
@@ -224,8 +223,11 @@ def _handler(value: Any, where: str) -> ErrorHandler:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def flow_from_dict(spec: Any, factory: ObjectFactory | None = None) -> Flow:
-    """Build a Flow from a spec (see the module docstring); see ``Flow.from_dict``."""
+def flow_from_dict(spec: Any, factory: ObjectFactory | None, flow_cls: type) -> Any:
+    """Build a ``flow_cls`` (Flow) from a spec (see the module docstring); see ``Flow.from_dict``.
+
+    The class comes in from ``Flow.from_dict``: this module sits below ``_flow``.
+    """
     if not isinstance(spec, Mapping):
         raise TypeError(f"a flow spec must be a mapping, got {type(spec).__name__}")
     _keys(spec, _SPEC_KEYS, "flow spec")
@@ -281,7 +283,7 @@ def flow_from_dict(spec: Any, factory: ObjectFactory | None = None) -> Flow:
         _keys(execution, _EXECUTION_KEYS, "execution")
         timeout = execution.get("timeout")
     try:
-        flow = Flow(flow_id, execution_timeout=timeout)
+        flow = flow_cls(flow_id, execution_timeout=timeout)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"execution.timeout: {exc}") from None
     for rid, routine in routines:
@@ -294,13 +296,13 @@ def flow_from_dict(spec: Any, factory: ObjectFactory | None = None) -> Flow:
     return flow
 
 
-def flow_from_yaml(text: str, factory: ObjectFactory | None = None) -> Flow:
+def flow_from_yaml(text: str, factory: ObjectFactory | None, flow_cls: type) -> Any:
     """``flow_from_dict(yaml.safe_load(text))``; needs PyYAML (``routilux[yaml]``)."""
     if not isinstance(text, str):
         raise TypeError(f"Flow.from_yaml takes the YAML text (a str), got "
                         f"{type(text).__name__}")
     try:
-        import yaml
+        import yaml  # here, not at import: PyYAML is optional (routilux[yaml]), and heavy
     except ImportError:
         raise ImportError("Flow.from_yaml needs PyYAML; install it with: "
                           "pip install routilux[yaml]") from None
@@ -311,4 +313,4 @@ def flow_from_yaml(text: str, factory: ObjectFactory | None = None) -> Flow:
     if not isinstance(spec, Mapping):
         raise ValueError(f"the YAML flow spec must be a mapping at the top, got "  # noqa: TRY004 - a bad spec value
                          f"{type(spec).__name__}")
-    return flow_from_dict(spec, factory)
+    return flow_from_dict(spec, factory, flow_cls)

@@ -1,4 +1,4 @@
-"""Routine, Event and Connection: a unit of work and its ports.
+"""Routine: a unit of work, with its ports (``Event`` out; ``Slot`` in, ``_slot``; wires: ``_flow``).
 
 Logic may run concurrently on one routine object (api.md §3), so a routine's instance
 attributes are shared by every job. Assigning one while the routine's logic runs is the
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from . import _serialization
 from ._context import _activation, current_activation
 from ._error_handler import ErrorHandler, ErrorStrategy
-from ._errors import SharedStateError
+from .._errors import SharedStateError
+from ..executors._base import check_executor_choice
 from ._serialization import hybridmethod
 from ._slot import Slot, validate_queue_args
 
 if TYPE_CHECKING:
-    from ._flow import Flow
     from ._worker_state import WorkerState
 
 
@@ -68,58 +68,6 @@ class Event:
     def __repr__(self) -> str:
         rid = getattr(self.routine, "_flow_routine_id", None) or getattr(self.routine, "_id", "?")
         return f"Event[{rid}.{self.name}]"
-
-
-class Connection:
-    """A wire from an event to a slot; only connections made by ``Flow.connect`` carry data."""
-
-    def __init__(self, source_event: Event | None = None, target_slot: Slot | None = None) -> None:
-        self.source_event = source_event
-        self.target_slot = target_slot
-        self._flow: Flow | None = None
-
-    def disconnect(self) -> None:
-        if self._flow is not None:
-            self._flow._remove_connection(self)
-        elif self.source_event is not None and self.target_slot is not None:
-            self.source_event.disconnect(self.target_slot)
-
-    def serialize(self) -> dict[str, Any]:
-        """The wire by names (upstream's shape): event and slot, and their routines' ids."""
-        data: dict[str, Any] = {"_type": "Connection"}
-        ev, slot = self.source_event, self.target_slot
-        if ev is not None:
-            data["_source_event_name"] = ev.name
-            rid = getattr(ev.routine, "_flow_routine_id", None)
-            if rid is not None:
-                data["_source_routine_id"] = rid
-        if slot is not None:
-            data["_target_slot_name"] = slot.name
-            rid = getattr(slot.routine, "_flow_routine_id", None)
-            if rid is not None:
-                data["_target_routine_id"] = rid
-        return data
-
-    @hybridmethod
-    def deserialize(target: Any, data: dict[str, Any]) -> Connection:
-        """Keep the names from ``serialize()``; ``Flow.deserialize`` wires them up.
-
-        ``Connection.deserialize(data)`` returns a new, unwired connection;
-        ``conn.deserialize(data)`` fills in ``conn``. The names are kept as
-        ``_source_routine_id``, ``_source_event_name``, ``_target_routine_id`` and
-        ``_target_slot_name`` (what upstream keeps).
-        """
-        if not isinstance(data, dict):
-            raise TypeError(f"Connection.deserialize needs a dict, got {type(data).__name__}")
-        conn = target() if isinstance(target, type) else target
-        for key in ("_source_routine_id", "_source_event_name", "_target_routine_id",
-                    "_target_slot_name"):
-            if data.get(key):
-                setattr(conn, key, data[key])
-        return conn
-
-    def __repr__(self) -> str:
-        return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"
 
 
 _NO_DEFAULT = object()
@@ -173,7 +121,8 @@ class Routine:
         d["_executor"] = None  # None: the runtime's executor (see set_executor)
 
     @property
-    def _flow(self) -> Flow | None:
+    def _flow(self) -> Any:
+        """The Flow this routine was added to (weakly held), else None."""
         ref = self.__dict__.get("_flow_ref")
         return ref() if ref is not None else None
 
@@ -243,10 +192,7 @@ class Routine:
         validate_queue_args(max_queue_length, watermark)
         slot = Slot(name, self, max_queue_length, watermark)
         self._slots[name] = slot
-        self.__dict__["_version"] += 1
-        flow = self._flow
-        if flow is not None:
-            flow._routine_changed(self)
+        self.__dict__["_version"] += 1  # workers rebuild the plan and create the queue
         return slot
 
     def define_slot(
@@ -353,8 +299,6 @@ class Routine:
         Raises:
             ValueError / TypeError: anything else (the message lists the choices).
         """
-        from .executors._base import check_executor_choice
-
         self.__dict__["_executor"] = check_executor_choice(executor)
         self.__dict__["_version"] += 1
         return self
@@ -435,9 +379,8 @@ class Routine:
                 "logic, or pass worker_state=... (threads started by logic do not inherit "
                 "the job context)"
             )
-        from ._runtime import _worker_of
-
-        worker = _worker_of(worker_state)
+        live = getattr(worker_state, "_live_worker", None)
+        worker = live() if live is not None else None
         if worker is None:
             raise RuntimeError(
                 f"{worker_state!r} is not a live worker of any runtime; exec() or post() first"
@@ -511,7 +454,7 @@ class Routine:
         else a plain Routine without logic); ``routine.deserialize(data)`` adds the
         missing slots and events, config and error handler to ``routine``.
         """
-        return _serialization.rebuild_routine(target, data)
+        return _serialization.rebuild_routine(target, data, Routine)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"

@@ -11,7 +11,7 @@ import math
 from enum import Enum
 from typing import Any
 
-from ._validate import check_number
+from .._validate import check_number
 
 logger = logging.getLogger("routilux")
 

@@ -1,4 +1,7 @@
-"""WorkerState: the long-lived state of one worker, shared by every job it serves."""
+"""WorkerState: the long-lived state of one worker, shared by every job it serves.
+
+``WorkerRegistry`` (every live WorkerState by id) lives here too: it holds nothing else.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,15 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from .._singleton import ProcessWide
+from ._context import WorkerLike, current_activation
 from ._serialization import hybridmethod
 from ._status import ExecutionStatus
 
@@ -135,6 +141,9 @@ class WorkerState:
                 f"max_execution_history must be an int >= 10, got {max_execution_history!r}"
             )
         self._lock = threading.RLock()
+        # The live worker (the engine's object) behind this state: a zero-argument callable
+        # returning it or None (a weakref, or the remote codec's collector). See _live_worker.
+        self._worker_ref: Callable[[], WorkerLike | None] | None = None
         self.flow_id = flow_id
         self.worker_id = worker_id or str(uuid.uuid4())
         self.status: ExecutionStatus = ExecutionStatus.PENDING
@@ -216,8 +225,6 @@ class WorkerState:
     @property
     def current_routine_id(self) -> str | None:
         """compat: id of the routine whose logic or policy runs in the calling thread."""
-        from ._context import current_activation
-
         act = current_activation()
         if act is None or act.worker_state is not self:
             return None
@@ -230,9 +237,17 @@ class WorkerState:
         Upstream-style logic reads ``getattr(worker_state, "_runtime", None)`` and emits
         only when it is set (``self.emit(..., runtime=rt, worker_state=worker_state)``).
         """
-        ref = self.__dict__.get("_worker_ref")
-        worker = ref() if ref is not None else None
+        worker = self._live_worker()
         return worker.runtime if worker is not None else None
+
+    def _bind_worker(self, worker: WorkerLike) -> None:
+        """The engine's worker for this state starts (held weakly: the state outlives it)."""
+        self._worker_ref = weakref.ref(worker)
+
+    def _live_worker(self) -> WorkerLike | None:
+        """The live worker behind this state (what emit and waits go through), else None."""
+        ref = self._worker_ref
+        return ref() if ref is not None else None
 
     # -- history ------------------------------------------------------------------------
     @property
@@ -414,10 +429,8 @@ class WorkerState:
         check_interval: float = 0.1,
     ) -> bool:
         """True once the worker is terminal, or idle with nothing in flight."""
-        from ._runtime import _worker_of
-
         deadline = time.monotonic() + (3600.0 if timeout is None else timeout)
-        worker = _worker_of(worker_state)
+        worker = worker_state._live_worker()
         while True:
             if worker_state.status in (
                 ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED
@@ -434,3 +447,37 @@ class WorkerState:
 
     def __repr__(self) -> str:
         return f"<WorkerState {self.worker_id} flow={self.flow_id!r} status={self.status}>"
+
+
+class WorkerRegistry(ProcessWide):
+    """Live workers by ``worker_id`` (weakly): every WorkerState a runtime started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: weakref.WeakValueDictionary[str, WorkerState] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def register(self, worker_state: WorkerState) -> None:
+        with self._lock:
+            self._workers[worker_state.worker_id] = worker_state
+
+    def unregister(self, worker_id: str) -> None:
+        with self._lock:
+            self._workers.pop(worker_id, None)
+
+    def get(self, worker_id: str) -> WorkerState | None:
+        with self._lock:
+            return self._workers.get(worker_id)
+
+    def list_all(self) -> list[WorkerState]:
+        with self._lock:
+            return list(self._workers.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._workers.clear()
+
+
+def get_worker_registry() -> WorkerRegistry:
+    return WorkerRegistry.get_instance()

@@ -1,10 +1,14 @@
-"""WorkerPool: threads taking tasks from one FIFO run queue; resizable while running.
+"""ThreadPool: pool threads taking tasks from one FIFO run queue; resizable while running.
+
+Vocabulary: a *worker* is a live flow instance (``WorkerState``, upstream's word); the
+threads here are *pool threads*, named ``RoutiluxThread-<n>`` (``POOL_THREAD_PREFIX``,
+documented in docs/trace_events.md as the pool lane's name).
 
 Design (the invariants the runtime relies on):
 - One lock guards the run queue, the busy/idle counts and the map of running tasks, so
   ``statistics()`` is exact, and the runtime does its per-task bookkeeping under the same
   lock in the same acquisition that hands the thread its next task (one lock round trip
-  per task on the worker side).
+  per task on the thread's side).
 - A thread takes a task only while the number of live threads does not exceed the size;
   after ``resize(n)`` down, surplus threads exit as soon as they finish their current
   task, so no task *starts* while more than ``n`` threads are busy.
@@ -33,13 +37,17 @@ import itertools
 import logging
 import threading
 import time
+from _thread import get_ident as _get_ident
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..trace import POOL_THREAD_PREFIX
+
 logger = logging.getLogger("routilux")
 
 MAX_REASONABLE_POOL = 1000
+SHARED_POOL_SIZE = 100  # threads of the process-wide pool used by Runtime(thread_pool_size=0)
 PARK_RECHECK_S = 1.0  # seconds an idle thread sleeps before re-checking the run queue
 SPAWN_CONFIRM_S = 2.0  # seconds an interrupted spawn waits to learn if its thread started
 
@@ -76,10 +84,10 @@ def check_pool_size(size: Any, *, allow_zero: bool) -> int:
     return size
 
 
-class WorkerPool:
+class ThreadPool:
     """A resizable pool of daemon threads over one FIFO run queue."""
 
-    def __init__(self, size: int, name_prefix: str = "RoutiluxWorker") -> None:
+    def __init__(self, size: int, name_prefix: str = POOL_THREAD_PREFIX) -> None:
         self._size = check_pool_size(size, allow_zero=False)
         self._prefix = name_prefix
         self.lock = threading.Lock()
@@ -92,13 +100,13 @@ class WorkerPool:
         self.tasks: deque[Any] = deque()
         self.running: dict[int, Any] = {}  # thread ident -> task
         # thread ident -> the task its running logic triggered while no thread was idle;
-        # the thread runs it next (see _Worker.schedule). Counted as queued.
+        # the thread runs it next (see offer_next). Counted as queued.
         self.next_tasks: dict[int, Any] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._alive = 0
         self._busy = 0
         self._completed = 0
-        self._closed = False
+        self.closed = False  # a plain field (read on hot paths); only the pool writes it
         self._names = itertools.count(1)
 
     # -- submission (callers may hold ``lock`` and use the *_locked variant) ------------
@@ -111,7 +119,7 @@ class WorkerPool:
 
         ``front`` puts it ahead of everything queued (a running job's next step).
         """
-        if self._closed:
+        if self.closed:
             raise RuntimeError("cannot submit to a pool after shutdown")
         if front:
             self.tasks.appendleft(task)
@@ -138,6 +146,56 @@ class WorkerPool:
                 return
             self._waking += 1
             self._parked.pop().release()
+
+    def offer_next(self, task: Any) -> tuple[bool, Any, int]:
+        """Keep ``task`` as the calling pool thread's next task, if the pool is full.
+
+        For logic that emits while no thread is idle (see ``_Worker.schedule``). Returns
+        ``(kept, displaced, depth)``: ``kept`` False means queue it the usual way (the
+        caller is not a pool thread, or a thread is idle or may still be spawned);
+        ``displaced`` is the earlier next task of this thread (the caller queues it at the
+        front), ``depth`` the queue depth for the trace. Called without the lock.
+        """
+        # Only when the pool is full: with room for another thread, spawn it, or a logic
+        # that emits and then waits for its downstream would wait for itself.
+        if self._parked or self._alive < self._size:
+            return False, None, 0
+        me = _get_ident()
+        if me not in self._threads:
+            return False, None, 0
+        nexts = self.next_tasks
+        # pop, not get: an idle thread may steal the entry meanwhile (_thread_loop), and
+        # whoever pops a task owns it, so it never runs twice.
+        previous = nexts.pop(me, None)
+        nexts[me] = task  # held (counted in flight) when a thread picks it up
+        # A thread may have parked since we looked. If the pool lock is free and nobody
+        # is parked, any thread that parks later sees the entry first and steals it
+        # instead; otherwise wake one to steal it.
+        if self._parked or self.lock.locked():
+            self.wake_one_for_next()
+        return True, previous, len(self.tasks) + len(nexts)
+
+    def repair_wake_locked(self) -> None:
+        """After an interrupt inside a wake-up: make sure queued work has a thread coming.
+
+        Retries through further interrupts (a Ctrl-C storm); the caller re-raises the first.
+        """
+        while True:
+            try:
+                if self.tasks and not self._waking and not self.closed:
+                    self.wake_locked()
+                return
+            except BaseException:  # noqa: BLE001, S112 - the caller re-raises the first
+                continue
+
+    def close_from_finalizer(self) -> None:
+        """Stop taking tasks and wake every parked thread so it exits; joins nothing.
+
+        For a private runtime garbage-collected without ``shutdown`` (its finaliser).
+        """
+        with self.lock:
+            self.closed = True
+            self._wake_all_locked()
 
     def _wake_all_locked(self) -> None:
         parked, self._parked = self._parked, []
@@ -166,7 +224,7 @@ class WorkerPool:
     def _spawn_locked(self) -> None:
         started = threading.Event()
         t = threading.Thread(
-            target=_work, args=(self, started),
+            target=_thread_loop, args=(self, started),
             name=f"{self._prefix}-{next(self._names)}", daemon=True,
         )
         self._alive += 1  # reserved before start: a thread that starts is already counted
@@ -210,10 +268,6 @@ class WorkerPool:
             completed=self._completed,
         )
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def shutdown(self, timeout: float | None = 5.0) -> list[Any]:
         """Stop taking tasks; returns the tasks that never started.
 
@@ -222,7 +276,7 @@ class WorkerPool:
         is left running (it is a daemon) once the budget is spent.
         """
         with self.lock:
-            self._closed = True
+            self.closed = True
             abandoned = list(self.tasks)
             self.tasks.clear()
             self._wake_all_locked()
@@ -250,7 +304,7 @@ class WorkerPool:
 
     def __repr__(self) -> str:
         s = self.statistics()
-        return f"<WorkerPool size={s.size} busy={s.busy} queued={s.queued}>"
+        return f"<ThreadPool size={s.size} busy={s.busy} queued={s.queued}>"
 
 
 def _wait_uninterrupted(event: threading.Event, timeout: float) -> bool:
@@ -263,8 +317,8 @@ def _wait_uninterrupted(event: threading.Event, timeout: float) -> bool:
             continue
 
 
-def _work(pool: WorkerPool, started: threading.Event) -> None:
-    """The worker loop: settle the last task's bookkeeping, take the next, run it."""
+def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
+    """One pool thread: settle the last task's bookkeeping, take the next, run it."""
     started.set()  # first: an interrupted spawner waits for this (see _spawn_locked)
     pool._threads[threading.get_ident()] = threading.current_thread()  # even if it could not
     lock = pool.lock
@@ -313,7 +367,7 @@ def _work(pool: WorkerPool, started: threading.Event) -> None:
                         tasks.appendleft(follow)
             # A job finished: settle it outside the lock first, then come back for work.
             if finished is None and task is None:
-                if pool._alive > pool._size or (pool._closed and not tasks):
+                if pool._alive > pool._size or (pool.closed and not tasks):
                     pool._alive -= 1
                     pool._threads.pop(me, None)
                     exiting = True
@@ -342,7 +396,7 @@ def _work(pool: WorkerPool, started: threading.Event) -> None:
         if finished is not None:
             try:
                 finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
-            except Exception:  # our machinery: never kill a worker thread
+            except Exception:  # our machinery: never kill a pool thread
                 logger.exception("routilux: error finishing a job; this is a bug in routilux")
             continue
         if parking:
@@ -360,3 +414,38 @@ def _work(pool: WorkerPool, started: threading.Event) -> None:
                     failed(exc)  # never let the job look "completed" after this
                 except BaseException:
                     logger.exception("routilux: could not fail the job of a broken task")
+
+
+# ---------------------------------------------------------------------------------------
+# The process-wide shared pool (thread_pool_size=0).
+# ---------------------------------------------------------------------------------------
+class WorkerManager:
+    """Owner of the process-wide pool shared by every ``Runtime(thread_pool_size=0)``."""
+
+    def __init__(self, max_workers: int = SHARED_POOL_SIZE) -> None:
+        self.max_workers = max_workers
+        self.thread_pool = ThreadPool(max_workers, name_prefix=f"{POOL_THREAD_PREFIX}-shared")
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        self.thread_pool.shutdown(timeout)
+
+
+_manager: WorkerManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_worker_manager() -> WorkerManager:
+    global _manager
+    with _manager_lock:
+        if _manager is None or _manager.thread_pool.closed:
+            _manager = WorkerManager()
+        return _manager
+
+
+def reset_worker_manager() -> None:
+    """Shut the shared pool down (for tests); the next user gets a fresh one."""
+    global _manager
+    with _manager_lock:
+        manager, _manager = _manager, None
+    if manager is not None:
+        manager.shutdown()
