@@ -20,6 +20,7 @@ from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import SharedStateError
 from ._serialization import hybridmethod
 from ._slot import Slot, validate_queue_args
+from .executors._choice import check_executor_choice
 
 if TYPE_CHECKING:
     from ._flow import Flow
@@ -353,8 +354,6 @@ class Routine:
         Raises:
             ValueError / TypeError: anything else (the message lists the choices).
         """
-        from .executors._base import check_executor_choice
-
         self.__dict__["_executor"] = check_executor_choice(executor)
         self.__dict__["_version"] += 1
         return self

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from . import _autosize, _context, _entry, _hooks, _monitoring, _offload, _output
+from . import _autosize, _context, _entry, _hooks, _monitoring, _output
 from ._calling import make_caller
 from ._context import Activation, _activation
+from ._engine import _offload
 from ._error_handler import ErrorHandler, ErrorStrategy
 from ._errors import QueueFullError, SlotQueueFullError, WorkerNotRunningError, error_text
 from ._flow import Flow
@@ -47,6 +48,7 @@ from ._slot import Slot, SlotDataPoint, SlotQueue, SlotView
 from ._status import TERMINAL_JOB_STATUSES, ExecutionStatus
 from ._validate import check_number
 from ._worker_state import WorkerState
+from .executors._choice import check_executor_choice
 from .trace import Tracer
 
 logger = logging.getLogger("routilux")
@@ -121,7 +123,7 @@ class _Plan:
     """
 
     __slots__ = ("routine", "rid", "version", "lock", "queues", "views", "policy", "ptype",
-                 "immediate", "logic", "_caller", "single", "executor")
+                 "immediate", "logic", "_caller", "single", "executor", "task_class")
 
     def __init__(self, worker: _Worker, routine: Routine, rid: str) -> None:
         self.routine = routine
@@ -139,8 +141,9 @@ class _Plan:
         self.single = len(self.queues) == 1
         self._caller: Callable[..., Any] | None = None
         # None: sync logic on the pool thread (the fast path); else the executor that
-        # runs it (an event loop for async def logic, processes, Dask): see _offload.py.
+        # runs it (an event loop for async def logic, processes, Dask): see _engine/_offload.py.
         self.executor = worker.runtime._executor_for(routine, self.logic)
+        self.task_class = _Task if self.executor is None else _OffloadTask
 
     def caller(self) -> Callable[..., Any]:
         caller = self._caller
@@ -182,7 +185,8 @@ class _Task:
     def routine(self) -> Routine:
         return self.plan.routine
 
-    def run(self) -> None:
+    def ended(self) -> bool:
+        """True (and nothing to settle) when this activation must not start."""
         job = self.job
         if job is not None and (job.status in _FAILED_OR_CANCELLED
                                 or job._deferred_failure is not None):
@@ -190,10 +194,14 @@ class _Task:
             # post found a failure still to be applied (api.md §9, §12). A pending retry
             # of it ends here too (left set, done_locked would re-arm its timer forever).
             self.retrying = False
+            return True
+        return False
+
+    def run(self) -> None:
+        if self.ended():
             return
+        job = self.job
         plan = self.plan
-        if plan.executor is not None:
-            return _offload.dispatch(self)  # runs elsewhere; the job stays held until it returns
         worker = self.worker
         rt = worker.runtime
         ws = worker.state
@@ -248,8 +256,14 @@ class _Task:
             return self.worker.release_locked(self.job)
         if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
-            worker.runtime._call_later(retrying, worker._resubmit, self)
+            worker.runtime._call_later(retrying, worker.resubmit, self)
         return None  # still in flight
+
+
+class _OffloadTask(_offload.OffloadTask, _Task):
+    """A task whose plan names an executor: ``run`` hands it over (_engine/_offload.py)."""
+
+    __slots__ = ()
 
 
 class _Callback:
@@ -422,7 +436,7 @@ class _Worker:
                     batch = {name: other.consume_all_new() if other.unconsumed() else []
                              for name, other in plan.queues.items()}
                     batch[slot_name] = items
-                self.schedule(_Task(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
+                self.schedule(plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
                 return True
             try:
                 depth = q.put(point)
@@ -503,7 +517,7 @@ class _Worker:
             tr.record("barrier.release", job_id, rid, slot_name,
                       len(set(barrier_jobs)), barrier_jobs, ws.worker_id)
         data = {name: list(data_slice.get(name) or ()) for name in plan.queues}
-        self.schedule(_Task(self, plan, slot_name, data, msg, job))
+        self.schedule(plan.task_class(self, plan, slot_name, data, msg, job))
         return True
 
     @staticmethod
@@ -713,7 +727,7 @@ class _Worker:
                 task.retrying = delay
             else:
                 task.retrying = True
-                rt._call_later(delay, self._resubmit, task)
+                rt._call_later(delay, self.resubmit, task)
             return
         if strategy == ErrorStrategy.CONTINUE:
             ws.record_execution(rid, "error_continued",
@@ -732,7 +746,9 @@ class _Worker:
             else:
                 rt._finish(job, "failed", err)
 
-    def _resubmit(self, task: _Task) -> None:
+    def resubmit(self, task: Any) -> None:
+        """Put ``task``, which already holds its job, on the run queue; release the hold
+        instead if the pool has closed. (Retries, and offloaded outcomes to settle.)"""
         rt = self.runtime
         task.queued_ns = time.monotonic_ns()
         with rt._lock:
@@ -995,8 +1011,6 @@ class Runtime:
         self.max_pool_size = _autosize.check_max_pool_size(max_pool_size)
         if auto:
             size = _autosize.start_size(self.max_pool_size)
-        from .executors._base import check_executor_choice
-
         self._executor = check_executor_choice(executor)
         self._owned_executors: dict[str, Any] = {}  # by name: made (lazily) and closed here
         self._executor_lock = threading.Lock()
