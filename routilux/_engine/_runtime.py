@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .. import _offload
+from . import _offload
 from .._errors import RuntimeShutDown
 from .._model import _context, _entry, _hooks
 from .._model._context import Activation
@@ -31,7 +31,7 @@ from .._model._routine import Routine
 from .._model._status import ExecutionStatus, JobStatus
 from .._model._worker_state import WorkerRegistry, WorkerState
 from .._validate import check_number
-from ..executors._base import check_executor_choice
+from ..executors._choice import check_executor_choice
 from ..trace import Tracer
 from . import _autosize, _monitoring, _posting, _statistics, _stopping
 from ._statistics import RuntimeStatistics
@@ -194,10 +194,13 @@ class Runtime:
             ex = self._owned_executors.get(name)
             if ex is None:
                 # Here, not at import: ProcessExecutor imports multiprocessing and
-                # concurrent.futures.process, which `import routilux` must not load.
-                from ..executors import AsyncioExecutor, ProcessExecutor
-
-                ex = AsyncioExecutor() if name == "asyncio" else ProcessExecutor()
+                # concurrent.futures.process, AsyncioExecutor asyncio; `import routilux`
+                # loads neither.
+                if name == "asyncio":
+                    from ..executors.asyncio import AsyncioExecutor as make  # defers asyncio
+                else:
+                    from ..executors.processes import ProcessExecutor as make  # multiprocessing
+                ex = make()
                 if not self._owned_executors:  # closed with a runtime never shut down
                     weakref.finalize(self, _close_executors, self._owned_executors)
                 self._owned_executors[name] = ex

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .. import _offload
+from . import _offload
 from .._errors import error_text
 from .._model import _hooks, _policies
 from .._model._context import Activation, _activation
@@ -36,7 +36,7 @@ class _Plan:
     """
 
     __slots__ = ("routine", "rid", "version", "lock", "queues", "views", "policy", "ptype",
-                 "immediate", "logic", "_caller", "single", "executor")
+                 "immediate", "logic", "_caller", "single", "executor", "task_class")
 
     def __init__(self, worker: _Worker, routine: Routine, rid: str) -> None:
         self.routine = routine
@@ -56,6 +56,7 @@ class _Plan:
         # None: sync logic on the pool thread (the fast path); else the executor that
         # runs it (an event loop for async def logic, processes, Dask): see _offload.py.
         self.executor = worker.runtime._executor_for(routine, self.logic)
+        self.task_class = _Task if self.executor is None else _OffloadTask
 
     def caller(self) -> Callable[..., Any]:
         caller = self._caller
@@ -97,7 +98,8 @@ class _Task:
     def routine(self) -> Routine:
         return self.plan.routine
 
-    def run(self) -> None:
+    def ended(self) -> bool:
+        """True (and nothing to settle) when this activation must not start."""
         job = self.job
         if job is not None and (job.status in _FAILED_OR_CANCELLED
                                 or job._deferred_failure is not None):
@@ -105,10 +107,14 @@ class _Task:
             # post found a failure still to be applied (api.md §9, §12). A pending retry
             # of it ends here too (left set, done_locked would re-arm its timer forever).
             self.retrying = False
+            return True
+        return False
+
+    def run(self) -> None:
+        if self.ended():
             return
+        job = self.job
         plan = self.plan
-        if plan.executor is not None:
-            return _offload.dispatch(self)  # runs elsewhere; the job stays held until it returns
         worker = self.worker
         rt = worker.runtime
         ws = worker.state
@@ -165,8 +171,14 @@ class _Task:
             return worker.table.release_locked(worker, self.job)
         if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
-            worker.runtime._call_later(retrying, worker._resubmit, self)
+            worker.runtime._call_later(retrying, worker.resubmit, self)
         return None  # still in flight
+
+
+class _OffloadTask(_offload.OffloadTask, _Task):
+    """A task whose plan names an executor: ``run`` hands it over (_offload.py)."""
+
+    __slots__ = ()
 
 
 class _Callback:

@@ -153,7 +153,7 @@ class _Worker:
                     batch = {name: other.consume_all_new() if other.unconsumed() else []
                              for name, other in plan.queues.items()}
                     batch[slot_name] = items
-                self.schedule(_Task(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
+                self.schedule(plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
                 return True
             try:
                 depth = q.put(point)
@@ -234,7 +234,7 @@ class _Worker:
             tr.record("barrier.release", job_id, rid, slot_name,
                       len(set(barrier_jobs)), barrier_jobs, ws.worker_id)
         data = {name: list(data_slice.get(name) or ()) for name in plan.queues}
-        self.schedule(_Task(self, plan, slot_name, data, msg, job))
+        self.schedule(plan.task_class(self, plan, slot_name, data, msg, job))
         return True
 
     @staticmethod
@@ -402,7 +402,7 @@ class _Worker:
                 task.retrying = delay
             else:
                 task.retrying = True
-                rt._call_later(delay, self._resubmit, task)
+                rt._call_later(delay, self.resubmit, task)
             return
         if strategy == ErrorStrategy.CONTINUE:
             ws.record_execution(rid, "error_continued",
@@ -417,7 +417,9 @@ class _Worker:
         if job is not None:
             rt._table.fail(job, exc, err)
 
-    def _resubmit(self, task: _Task) -> None:
+    def resubmit(self, task: _Task) -> None:
+        """Put ``task``, which already holds its job, on the run queue; release the hold
+        instead if the pool has closed. (Retries, and offloaded outcomes to settle.)"""
         rt = self.runtime
         task.queued_ns = time.monotonic_ns()
         with rt._lock:

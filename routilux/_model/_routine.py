@@ -18,7 +18,7 @@ from . import _serialization
 from ._context import _activation, current_activation
 from ._error_handler import ErrorHandler, ErrorStrategy
 from .._errors import SharedStateError
-from ..executors._base import check_executor_choice
+from ..executors._choice import check_executor_choice
 from ._serialization import hybridmethod
 from ._slot import Slot, validate_queue_args
 

@@ -12,10 +12,15 @@ Design:
 - In-process executors run ``spec.call()`` inside ``spec.bind()``'s context, where
   ``get_current_job()`` and ``emit`` work as in sync logic, and call ``spec.started()``
   on the thread that runs it. Out-of-process executors ship ``spec.to_bytes()`` to
-  ``routilux.executors.run_remote`` and turn its reply into an outcome with
-  ``routilux.executors.outcome_from_bytes``: emits and job data written there travel back
-  in the outcome, and so do the start/end times (``RemoteTiming``), which the runtime
-  records on a trace lane of their own (``RemoteTiming.lane``).
+  ``spec.remote_call`` (a picklable function that runs it anywhere routilux is installed)
+  and turn its reply into an outcome with ``spec.outcome(reply)``: emits and job data
+  written there travel back in the outcome, and so do the start/end times
+  (``RemoteTiming``), which the runtime records on a trace lane of their own
+  (``RemoteTiming.lane``).
+- This module is the executors' whole view of routilux: the runtime hands them everything
+  else through ``TaskSpec``, so an executor never imports the model or the engine (the
+  activation codec behind ``to_bytes``/``remote_call``/``outcome`` is the engine's).
+  Choosing an executor from a name or a foreign pool object is ``_choice.py``'s job.
 """
 
 from __future__ import annotations
@@ -25,18 +30,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._errors import RoutiluxError
+
 __all__ = [
-    "EXECUTOR_NAMES", "Executor", "RemoteTiming", "TaskOutcome", "TaskSpec", "WorkerDiedError",
+    "EXECUTOR_NAMES", "Executor", "RemoteLogicError", "RemoteTiming", "TaskOutcome", "TaskSpec",
+    "WorkerDiedError",
 ]
 
 EXECUTOR_NAMES = ("threads", "asyncio", "processes")
 
 
-class WorkerDiedError(RuntimeError):
+class WorkerDiedError(RoutiluxError, RuntimeError):
     """The process running a logic died (a process-pool child, a Dask worker).
 
-    Handled like any error of that logic: its job fails, or runs again under RETRY.
+    Handled like any error of that logic: its job fails, or runs again under RETRY. A
+    ``RoutiluxError`` like everything routilux raises; still a ``RuntimeError``, as it was
+    before, so existing ``except RuntimeError`` clauses keep catching it.
     """
+
+
+class RemoteLogicError(RoutiluxError):
+    """A remote logic raised an exception that could not be pickled back; carries its text
+    (``"ExcType: message"``), with the remote traceback as ``__cause__``."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +120,27 @@ class TaskSpec:
         """Note (trace) that the logic starts now on the calling thread."""
 
     def to_bytes(self) -> bytes:
-        """This activation as a self-contained pickle for ``run_remote``.
+        """This activation as a self-contained pickle for ``remote_call``.
 
         Raises:
             TypeError: something the logic needs cannot be pickled; the message names
                 the routine and the field.
+        """
+        raise NotImplementedError
+
+    #: ``remote_call(payload) -> reply``: runs a ``to_bytes()`` payload in the process that
+    #: calls it (a process-pool child, a Dask worker) and never raises for the logic's own
+    #: errors. A module-level function, so it pickles by reference; the remote side needs
+    #: the same routilux version installed. Set by the runtime
+    #: (``routilux.executors.run_remote``).
+    remote_call: Callable[[bytes], bytes]
+
+    def outcome(self, reply: bytes) -> TaskOutcome:
+        """The ``TaskOutcome`` a ``remote_call`` reply stands for (error, emits, job data,
+        remote timing).
+
+        Raises:
+            RuntimeError: the reply came from a different routilux version.
         """
         raise NotImplementedError
 
@@ -144,42 +175,3 @@ class Executor:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
-
-def check_executor_choice(choice: Any) -> Any:
-    """Validate what ``set_executor`` / ``Runtime(executor=)`` accept; returns what to keep.
-
-    None (inherit), one of ``EXECUTOR_NAMES``, an ``Executor``, a
-    ``concurrent.futures.ProcessPoolExecutor`` (wrapped, stays yours) or a
-    ``distributed.Client`` (wrapped in a ``DaskExecutor``).
-    """
-    if choice is None or isinstance(choice, Executor):
-        return choice
-    if isinstance(choice, str):
-        if choice not in EXECUTOR_NAMES:
-            raise ValueError(
-                f"unknown executor {choice!r}; choose one of {', '.join(EXECUTOR_NAMES)}, "
-                "or pass an Executor (e.g. routilux.executors.DaskExecutor(client))"
-            )
-        return choice
-    from concurrent.futures import Executor as FuturesExecutor
-    from concurrent.futures import ProcessPoolExecutor
-
-    if isinstance(choice, ProcessPoolExecutor):
-        from .processes import ProcessExecutor
-
-        return ProcessExecutor(pool=choice)
-    cls = type(choice)
-    if cls.__name__ == "Client" and cls.__module__.startswith("distributed"):
-        from .dask import DaskExecutor
-
-        return DaskExecutor(choice)
-    if isinstance(choice, FuturesExecutor):
-        raise TypeError(
-            f"{cls.__name__} is not supported as a routine executor: pass a "
-            "ProcessPoolExecutor, \"threads\" for the runtime's own pool, or an "
-            "routilux.executors.Executor"
-        )
-    raise TypeError(
-        f"executor must be one of {', '.join(repr(n) for n in EXECUTOR_NAMES)}, an "
-        f"routilux.executors.Executor or None, got {cls.__name__} {choice!r}"
-    )

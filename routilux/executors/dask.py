@@ -3,7 +3,7 @@
 Design:
 - Routing, policies, job tracking and error strategies stay in the runtime; only the logic
   call travels. The pool thread that took an activation pickles it, submits
-  ``run_remote(payload)`` to the client (``pure=False``: every activation runs) and goes
+  ``spec.remote_call(payload)`` to the client (``pure=False``: every activation runs) and goes
   back to the run queue. The future's done-callback (a client callback thread) hands the
   reply to the runtime, which routes the emits collected remotely and applies the job
   data the logic set.
@@ -29,10 +29,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from typing import Any
 
 from ._base import Executor, TaskOutcome, TaskSpec, WorkerDiedError
-from ._remote import outcome_from_bytes, run_remote
 
 __all__ = ["DaskExecutor"]
 
@@ -44,6 +44,8 @@ _INSTALL_HINT = (
 
 def _import_distributed() -> Any:
     try:
+        # Defers distributed (an optional dependency, seconds to import): loaded when a
+        # DaskExecutor is made, never by import routilux.
         import distributed
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
@@ -98,7 +100,7 @@ class DaskExecutor(Executor):
             raise RuntimeError("cannot submit to a DaskExecutor after shutdown")
         payload = spec.to_bytes()
         key = f"routilux-{spec.routine_id}-{next(self._seq)}-{id(self):x}"
-        future = self.client.submit(run_remote, payload, pure=False, key=key,
+        future = self.client.submit(spec.remote_call, payload, pure=False, key=key,
                                     **self._submit_kwargs)
         with self._lock:
             closed = self._closed  # a shutdown(wait=False) raced this submit: cancel it too
@@ -143,12 +145,10 @@ def _outcome_of(future: Any, spec: TaskSpec) -> TaskOutcome:
     status = future.status
     if status == "finished":
         try:
-            return outcome_from_bytes(future.result())
+            return spec.outcome(future.result())
         except Exception as exc:
             return TaskOutcome(error=exc)
     if status == "cancelled":
-        from concurrent.futures import CancelledError
-
         return TaskOutcome(error=CancelledError(
             f"routine {spec.routine_id!r}: its Dask task was cancelled "
             "(the client closed or the executor shut down)"))

@@ -5,7 +5,7 @@ Design:
   first submit, started with the "forkserver" method where there is one (children never
   inherit the runtime's threads and locks; "spawn" elsewhere).
 - The pool thread that took the activation pickles it (``spec.to_bytes()``), submits it
-  and returns to the run queue at once: no pool thread waits for a child. The future's
+  (to run ``spec.remote_call`` in a child) and returns to the run queue at once: no pool thread waits for a child. The future's
   done-callback hands the reply to the runtime, which routes the collected emits on its
   pool.
 - A child that dies (``os._exit``, a segfault, the OOM killer) breaks a
@@ -37,7 +37,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ._base import Executor, TaskOutcome, TaskSpec, WorkerDiedError
-from ._remote import outcome_from_bytes, run_remote
 
 __all__ = ["ProcessExecutor"]
 
@@ -116,14 +115,14 @@ class ProcessExecutor(Executor):
         pool = self._ensure_pool()
         token = next(self._tokens)
         try:
-            future = pool.submit(_run_tracked, token, payload)
+            future = pool.submit(_run_tracked, token, spec.remote_call, payload)
         except BrokenProcessPool:
             if not self._owns_pool:
                 raise
             # A child died earlier: that pool is done for. Start a new one and resubmit.
             self._drop_pool(pool)
             pool = self._ensure_pool()
-            future = pool.submit(_run_tracked, token, payload)
+            future = pool.submit(_run_tracked, token, spec.remote_call, payload)
         future.add_done_callback(
             lambda f: self._done(f, pool, token, payload, spec, on_done, resent))
 
@@ -193,11 +192,12 @@ def _child_init(started: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_tracked(token: int, payload: bytes) -> bytes:
-    """In a child: report (token, pid) before running, so a break can be attributed."""
+def _run_tracked(token: int, call: Callable[[bytes], bytes], payload: bytes) -> bytes:
+    """In a child: report (token, pid) before running ``call(payload)`` (the spec's
+    ``remote_call``), so a break can be attributed."""
     if _started_queue is not None:
         _started_queue.put((token, os.getpid()))
-    return run_remote(payload)
+    return call(payload)
 
 
 _broken_lock = threading.Lock()
@@ -259,6 +259,6 @@ def _outcome_of(future: Future[bytes], spec: TaskSpec) -> TaskOutcome:
             return TaskOutcome(error=error)
         return TaskOutcome(error=exc)
     try:
-        return outcome_from_bytes(future.result())
+        return spec.outcome(future.result())
     except Exception as decode_error:
         return TaskOutcome(error=decode_error)

@@ -148,3 +148,17 @@ def test_explicit_failure_inside_logic_stops_downstream() -> None:
         assert down.snapshot() == []
         assert "emit_dropped" in [h.event_name for h in ws.get_execution_history("up")]
         assert (ws.jobs_processed, ws.jobs_failed) == (1, 1)
+
+
+def test_executor_errors_are_routilux_errors_and_keep_their_old_bases() -> None:
+    """Everything routilux raises is a RoutiluxError (issue 15); WorkerDiedError stays a
+    RuntimeError, so ``except RuntimeError`` written before keeps catching it."""
+    from routilux import RoutiluxError
+    from routilux.executors import RemoteLogicError, WorkerDiedError
+
+    assert issubclass(WorkerDiedError, RoutiluxError)
+    assert issubclass(WorkerDiedError, RuntimeError)
+    assert issubclass(RemoteLogicError, RoutiluxError)
+    for exc in (WorkerDiedError("child died"), RemoteLogicError("Bad: text")):
+        with pytest.raises(RoutiluxError, match=str(exc)):
+            raise exc

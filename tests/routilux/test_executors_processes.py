@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 from util import JOIN_TIMEOUT, Recorder, finish_all, make_routine, new_flow, running
 
-from routilux import ErrorHandler, ErrorStrategy, Routine, get_current_job, immediate_policy
+from routilux import (
+    ErrorHandler,
+    ErrorStrategy,
+    Routine,
+    RoutiluxError,
+    get_current_job,
+    immediate_policy,
+)
 from routilux.executors import ProcessExecutor
 
 try:  # the functions below travel by value, as a notebook's would
@@ -65,6 +72,15 @@ def flaky_logic(slot_data, policy_message, worker_state):
 
 def die_logic(slot_data, policy_message, worker_state):
     os._exit(3)
+
+
+def die_once_logic(slot_data, policy_message, worker_state):
+    # Kills its child on the first run only; runs share nothing but the file system.
+    marker = Path(slot_data["in"][0]["path"])
+    if not marker.exists():
+        marker.write_text("died\n")
+        os._exit(3)
+    get_current_job().set_data("survived", True)
 
 
 async def async_logic(slot_data, policy_message, worker_state):
@@ -210,6 +226,25 @@ def test_a_dying_child_fails_its_job_clearly_and_the_pool_recovers() -> None:
         _, later = rt.post(flow.flow_id, "a", "in", {"x": 5})
         finish_all(rt)
         assert later.status == "completed" and got.wait_for(1)[0][0]["y"] == 15
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("caught", [RoutiluxError, RuntimeError])
+def test_a_dead_child_is_retried_by_a_handler_that_retries_routilux_errors(
+        tmp_path: Path, caught: type) -> None:
+    # The retry happens only if the handler's retryable_exceptions match WorkerDiedError:
+    # a RoutiluxError (issue 15), and still a RuntimeError (its base before).
+    flow = new_flow(f"proc-die-once-{caught.__name__}")
+    routine = make_routine(die_once_logic, events=()).set_executor("processes")
+    routine.set_error_handler(ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=0.0,
+                                           retryable_exceptions=(caught,)))
+    flow.add_routine(routine, "a")
+    with running(thread_pool_size=1) as rt:
+        _, job = rt.post(flow.flow_id, "a", "in", {"path": str(tmp_path / "died.txt")})
+        finish_all(rt)
+    assert (tmp_path / "died.txt").exists()  # the first run did kill its child
+    assert job.status == "completed", job.error
+    assert job.get_data("survived") is True
 
 
 @pytest.mark.timeout(60)

@@ -1,6 +1,9 @@
-"""Ship one activation to another process and bring its effects back.
+"""The activation codec: ship one activation to another process and bring its effects back.
 
-Both ends live here. ``encode_activation`` (this process) pickles what a logic call needs;
+Both ends live here. Executors never import this module: the runtime hands its entry points
+to them on each ``TaskSpec`` (``to_bytes`` = ``encode_activation``, ``remote_call`` =
+``run_remote``, ``outcome(reply)`` = ``outcome_from_bytes``), because the codec must know
+the model (routines, jobs, worker state) and executors are plug-ins below it. ``encode_activation`` (this process) pickles what a logic call needs;
 ``run_remote`` (a process-pool child or a Dask worker) rebuilds it, runs the logic with an
 emit collector bound as its worker, and pickles the reply; ``outcome_from_bytes`` (back
 here) turns the reply into a ``TaskOutcome``.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import os
 import pickle
 import sys
@@ -36,9 +40,10 @@ from .._model._context import Activation, _activation
 from .._model._job import JobContext
 from .._model._routine import Routine
 from .._model._worker_state import WorkerState
-from ._base import RemoteTiming, TaskOutcome
+from ..executors._base import RemoteLogicError, RemoteTiming, TaskOutcome
+from ._calling import make_caller
 
-__all__ = ["RemoteLogicError", "encode_activation", "outcome_from_bytes", "run_remote"]
+__all__ = ["encode_activation", "outcome_from_bytes", "run_remote"]
 
 _PROTOCOL = 5
 _FORMAT = 1  # bump when the spec or reply layout changes
@@ -49,6 +54,8 @@ _FORMAT = 1  # bump when the spec or reply layout changes
 _ROUTINE_SHIPPED = frozenset({"_id", "_flow_routine_id", "_version", "_setup_done"})
 _ROUTINE_LOCAL = frozenset(Routine().__dict__) - _ROUTINE_SHIPPED
 
+# Importing this module loads cloudpickle (the module costs about 5 ms in all): the engine
+# imports it on the first remote activation (_offload.py), not with routilux.
 try:  # cloudpickle pickles lambdas and functions/classes of __main__ (notebooks) by value
     import cloudpickle as _cloudpickle
 
@@ -56,10 +63,6 @@ try:  # cloudpickle pickles lambdas and functions/classes of __main__ (notebooks
 except ImportError:  # pragma: no cover - cloudpickle ships with dask
     _cloudpickle = None
     _BasePickler = pickle.Pickler
-
-
-class RemoteLogicError(Exception):
-    """A remote logic raised an exception that could not be pickled back; its text."""
 
 
 class _RemoteTraceback(Exception):
@@ -114,8 +117,6 @@ class _Pickler(_BasePickler):  # type: ignore[misc, valid-type]
 
 
 def _dumps(obj: Any) -> bytes:
-    import io
-
     buf = io.BytesIO()
     _Pickler(buf, protocol=_PROTOCOL).dump(obj)
     return buf.getvalue()
@@ -269,12 +270,13 @@ def _where() -> tuple[str, int, str | None, str]:
     """(lane name, lane number, Dask worker address or None, thread name) of this thread."""
     thread = threading.current_thread()
     address = None
-    if "distributed" in sys.modules:
+    # On a Dask worker distributed is loaded already; never import it here (a process-pool
+    # child would pay seconds for it).
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
         try:
-            from distributed import get_worker
-
-            address = get_worker().address
-        except (ImportError, ValueError):
+            address = distributed.get_worker().address
+        except (AttributeError, ValueError):  # not on a Dask worker thread
             address = None
     if address is not None:
         # Short enough for a lane label: "Dask 10.0.0.5:40123/1" (worker address, thread).
@@ -306,8 +308,6 @@ def run_remote(payload: bytes) -> bytes:
     job: Any = None
     try:
         spec = pickle.loads(payload)
-        from .._engine._calling import make_caller
-
         job = spec["job"]
         ws = spec["ws"]
         act = Activation(job=job, worker_state=ws, routine_id=spec["rid"],

@@ -1,18 +1,26 @@
 """The runtime's side of routilux.executors: hand an activation over, settle it on return.
 
 Design (invariants):
-- A pool thread takes an activation as usual; when its plan names an executor,
-  ``_Task.run`` calls ``dispatch`` instead of the logic. ``dispatch`` marks the task so the
-  pool thread releases nothing (``retrying``: "still in flight"), builds a ``TaskSpec``
-  and submits it. The pool thread is free again at once.
+- A pool thread takes an activation as usual. When a routine's plan names an executor, the
+  plan makes its tasks of a class that mixes ``OffloadTask`` into the engine's task class
+  (``class _OffloadTask(OffloadTask, _Task)``, where ``_Task`` is defined): its ``run``
+  hands the activation over instead of calling the logic. This module therefore never
+  imports the task class; the engine composes the two and the plan picks one of them, so
+  the sync fast path (``_Task.run``) carries no offload branch. ``run`` marks the task so
+  the pool thread releases nothing (``retrying``: "still in flight"), builds a
+  ``TaskSpec`` and submits it. The pool thread is free again at once.
 - The job's hold taken by ``schedule`` stays with the activation until the executor
   reports (``on_done``): the job stays in flight while a coroutine awaits, a child
   process computes, a Dask worker runs. ``wait_until_all_workers_idle`` counts it too.
 - On return: job data set remotely is applied, remote emits are routed in order (on a
-  pool thread, because routing evaluates downstream policies: user code), then the error
-  strategy (``_Worker.handle_error``) decides. A RETRY runs a *copy* of the task, so the
-  original task object, still being settled by its pool thread, is never touched again;
-  the hold moves to the copy. Otherwise the hold is released.
+  pool thread, because routing evaluates downstream policies: user code, handed over with
+  ``worker.resubmit``), then the error strategy (``_Worker.handle_error``) decides. A
+  RETRY runs a *copy* of the task (of the class its plan chose), so the original task
+  object, still being settled by its pool thread, is never touched again; the hold moves
+  to the copy. Otherwise the hold is released.
+- The spec carries the codec's entry points (``to_bytes``, ``remote_call``, ``outcome``),
+  so executors import nothing but ``executors._base``; the codec (``_wire.py``, which
+  loads cloudpickle) is imported on the first remote activation.
 - Trace: in-process executors record ``task.started`` / ``task.finished`` on the thread
   that runs the logic (the event loop's lane). Remote runs come back with their times and
   are recorded with ``Tracer.record_as`` on a lane per remote thread, converted to this
@@ -28,15 +36,16 @@ import contextvars
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
-from ._model._context import Activation, _activation
-from ._errors import error_text
-from .executors._base import TaskOutcome, TaskSpec
+from .._errors import error_text
+from .._model._context import Activation, _activation
+from ..executors._base import TaskOutcome, TaskSpec
 
-if TYPE_CHECKING:
-    from ._engine._tasks import _Task
+__all__ = ["OffloadTask", "is_coroutine_logic"]
 
 logger = logging.getLogger("routilux")
 
@@ -54,15 +63,44 @@ def is_coroutine_logic(fn: Any) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-def dispatch(task: _Task) -> None:
-    """Hand ``task`` to its plan's executor (called on a pool thread by ``_Task.run``)."""
-    spec = _Offloaded(task)
-    task.retrying = True  # the pool thread releases nothing: spec.finish settles the hold
-    try:
-        spec.executor.submit(spec, spec.finish)
-    except BaseException as exc:  # e.g. unpicklable data: handled as the logic's error
-        if not spec.finished:
-            spec.finish(TaskOutcome(error=exc))
+def _wire() -> ModuleType:
+    """The activation codec, imported on the first remote activation.
+
+    Deferred: it loads cloudpickle and builds its tables (about 5 ms with
+    ``python -X importtime``), which ``import routilux`` and flows that never leave the
+    process need not pay.
+    """
+    from . import _wire as wire  # defers cloudpickle (see above)
+
+    return wire
+
+
+class OffloadTask:
+    """The offload branch of an engine task: ``run`` hands the activation to an executor.
+
+    A mixin: the module that defines the engine's task class composes
+    ``class _OffloadTask(OffloadTask, _Task)`` and a plan whose routine runs on an executor
+    makes its tasks of that class. Everything else (the slots read here: ``worker``,
+    ``plan``, ``rid``, ``slot``, ``data``, ``msg``, ``job``, ``queued_ns``, ``started_ns``,
+    ``attempt``, ``retrying``; ``ended()``, ``hold_locked``, ``done_locked``) is the task
+    class's.
+    """
+
+    __slots__ = ()
+
+    def run(self) -> None:
+        """Submit to the plan's executor (on a pool thread); the job stays held until it
+        reports."""
+        if self.ended():  # type: ignore[attr-defined]
+            return
+        task: Any = self
+        spec = _Offloaded(task)
+        task.retrying = True  # the pool thread releases nothing: spec.finish settles the hold
+        try:
+            spec.executor.submit(spec, spec.finish)
+        except BaseException as exc:  # e.g. unpicklable data: handled as the logic's error
+            if not spec.finished:
+                spec.finish(TaskOutcome(error=exc))
 
 
 class _Offloaded(TaskSpec):
@@ -70,7 +108,7 @@ class _Offloaded(TaskSpec):
 
     __slots__ = ("dispatched_ns", "executor", "finished", "task")
 
-    def __init__(self, task: _Task) -> None:
+    def __init__(self, task: Any) -> None:
         self.task = task
         self.executor = task.plan.executor
         self.dispatched_ns = time.monotonic_ns()
@@ -129,15 +167,20 @@ class _Offloaded(TaskSpec):
                       t.worker.state.worker_id)
 
     def to_bytes(self) -> bytes:
-        from .executors._remote import encode_activation
-
         t = self.task
         plan = t.plan
-        return encode_activation(
+        return _wire().encode_activation(
             routine_id=t.rid, slot=t.slot, slot_names=list(plan.queues), logic=plan.logic,
             data=t.data, msg=t.msg, routine=plan.routine, job=t.job,
             worker_state=t.worker.state, target=type(self.executor).__name__,
         )
+
+    @property
+    def remote_call(self) -> Callable[[bytes], bytes]:  # type: ignore[override]
+        return _wire().run_remote
+
+    def outcome(self, reply: bytes) -> TaskOutcome:
+        return _wire().outcome_from_bytes(reply)
 
     def __repr__(self) -> str:
         return f"<TaskSpec routine={self.routine_id!r} job={self.job_id} attempt={self.attempt}>"
@@ -157,15 +200,9 @@ class _Offloaded(TaskSpec):
             self._record_end(tr, outcome)
         if outcome.emits:
             # Routing evaluates downstream policies (user code): a pool thread does it.
-            rt = worker.runtime
-            completion = _Completion(self, outcome)
-            with rt._lock:
-                closed = rt._pool.closed
-                if not closed:
-                    rt._pool.submit_locked(completion)  # wakes a thread under the lock
-            if not closed:
-                return
-            worker.release(task.job)  # shut down meanwhile: the job was cancelled
+            # resubmit releases the hold instead if the pool has closed meanwhile (the
+            # runtime shut down: the job was cancelled).
+            worker.resubmit(_Completion(self, outcome))
             return
         if not self.settle(outcome):
             worker.release(task.job)
@@ -197,7 +234,8 @@ class _Offloaded(TaskSpec):
         rt = worker.runtime
         if isinstance(error, CancelledError) and (job is None or job.is_terminal or rt._shut_down):
             return False  # abandoned at shutdown: the job already says so
-        retry = type(task)(worker, task.plan, task.slot, task.data, task.msg, job)
+        plan = task.plan
+        retry = plan.task_class(worker, plan, task.slot, task.data, task.msg, job)
         retry.attempt = task.attempt
         worker.handle_error(retry, error, _error_text(error), is_policy=False)
         return retry.retrying
@@ -243,6 +281,7 @@ class _Completion:
         "job",
         "moved",
         "outcome",
+        "queued_ns",
         "rid",
         "sampled",
         "slot",
@@ -257,6 +296,7 @@ class _Completion:
         self.worker = spec.task.worker
         self.job = spec.task.job
         self.started_ns = 0
+        self.queued_ns = 0
         self.rid = None  # bookkeeping, not an activation: running_tasks() skips it
         self.slot = None
         self.sampled = True
