@@ -1,42 +1,12 @@
-"""Trace events and the bounded, sequence-numbered buffer that holds them.
+"""``Tracer``: the bounded, sequence-numbered buffer of trace events; record and read.
 
-Design (read before changing ``Tracer.record``, the hot path):
-
-- Record cheaply, format later. ``record`` stores one plain tuple laid out exactly like
-  ``TraceEvent``; readers turn tuples into ``TraceEvent`` records, DataFrames, Chrome traces
-  or JSON lines, off the worker threads.
-- One lock covers "take the next seq, store the tuple", so seq order is buffer order. A
-  reader that takes the same lock sees a consistent prefix: no holes, no half-written slots.
-- No call while the lock is held. On CPython with a GIL, a thread only gives up the GIL at
-  a call or a backward jump, so a ``with`` block without calls is never interrupted and the
-  lock is never contended. Taking the clock inside the block, or using explicit
-  ``acquire()``/``release()`` (a GIL switch can happen right after ``acquire()`` returns),
-  lets a thread lose the GIL while holding the lock; eight threads recording in a loop
-  then convoy on it and each record costs up to ten times more (benchmarks/trace_record.py).
-  The price: the clock is read just before the seq is taken, so at a thread switch ``ts_ns``
-  can step back by a few microseconds along seq. It never steps back within one thread.
-  Readers follow the same rule, so they never stall writers either. (Overwriting the
-  oldest event can still run a ``detail``'s ``__del__``; that costs time, not correctness.)
-- The buffer is a preallocated list used as a ring: the event with sequence number ``seq``
-  lives at ``seq % capacity``. Nothing is counted on the hot path: the retained range and
-  the number of dropped events follow from ``last_seq``, the seq at the last ``clear()``
-  and the capacity.
-- Thread names are looked up once per thread (``threading.current_thread().name``) and kept
-  in a dict keyed by ``threading.get_ident()``. Idents are recycled as soon as a thread
-  ends (on Linux ``pthread_self()`` reuses the same addresses), so each registration plants
-  a token in a ``threading.local``; the token dies with its thread and forgets the name,
-  and a new thread with a recycled ident registers its own.
-- Readers pull by cursor (``read(since=last_seen_seq)``). There are no push callbacks: no
-  user or widget code ever runs on a worker thread because of tracing.
-
-Rejected: ``collections.deque(maxlen=...)`` (cheap appends, but reading from a cursor
-would walk the deque from one end, O(capacity)); building a ``TraceEvent`` on the hot path
-(about five times the cost of a plain tuple); ``itertools.count`` without a lock (seq and
-slot would be taken in separate steps, so a reader could see seq N+1 before N exists).
+The design (one append per event, seqs given at merge, format when read) is in the
+package docstring, ``routilux/trace/__init__.py``: read it before changing ``record``.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 import time
@@ -50,6 +20,7 @@ if TYPE_CHECKING:
     import pandas
 
 _DEFAULT_CAPACITY = 200_000  # events
+_CHUNK = 512  # events a thread's list holds before that thread merges (see the design)
 
 
 def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> None:
@@ -60,23 +31,29 @@ def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> No
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-
 _get_ident = threading.get_ident
 _monotonic_ns = time.monotonic_ns
+_TS = operator.itemgetter(0)  # a recorded tuple's ts_ns
 
 
 class _ThreadToken:
-    """Lives in a thread's ``threading.local`` and forgets the thread's name when it ends."""
+    """Lives in a thread's ``threading.local``; when the thread ends it forgets the thread's
+    name and hands the thread's list of unmerged events to the next merge."""
 
-    __slots__ = ("_ident", "_names")
+    __slots__ = ("_ended", "_ident", "_names", "_rows")
 
-    def __init__(self, names: dict[int, str], ident: int) -> None:
+    def __init__(self, names: dict[int, str], ident: int, rows: list[Any],
+                 ended: list[list[Any]]) -> None:
         self._names = names
         self._ident = ident
+        self._rows = rows
+        self._ended = ended
 
     def __del__(self) -> None:
         # Runs while the ending thread clears its state, before its ident can be reused.
+        # Two atomic operations and no lock: a finaliser must never wait.
         self._names.pop(self._ident, None)
+        self._ended.append(self._rows)
 
 
 class Tracer:
@@ -84,11 +61,13 @@ class Tracer:
 
     Guarantees:
 
-    - ``record`` is safe to call from any number of threads at once. Each event gets the
-      next sequence number, and seq order is buffer order. Timestamps never go backwards
-      within one thread (across threads see the module docstring).
+    - ``record`` is safe to call from any number of threads at once and never waits for
+      a lock. Each event gets the next sequence number when readers next look, and seq
+      order is buffer order. Timestamps never go backwards within one thread (across
+      threads see the module docstring).
     - ``read``, the exports and ``save`` are safe to call from any thread while others
-      record; they see a consistent snapshot.
+      record; they see a consistent snapshot that includes every event recorded before
+      the call began.
     - When the buffer is full the oldest events are discarded and counted in ``dropped``.
 
     Args:
@@ -103,28 +82,35 @@ class Tracer:
         "__weakref__",
         "_base_seq",
         "_capacity",
+        "_chunk",
         "_dropped_before",
+        "_ended",
+        "_local",
         "_lock",
+        "_names",
         "_origin_ns",
+        "_pending",
         "_pid",
         "_ring",
         "_seq",
-        "_thread_local",
-        "_thread_names",
     )
 
     def __init__(self, capacity: int = _DEFAULT_CAPACITY) -> None:
         _check_int("capacity", capacity, 1, "an int >= 1 (events kept)",
                    "an int >= 1 (events kept)")
         self._capacity = capacity
-        self._lock = threading.Lock()
+        self._chunk = min(capacity, _CHUNK)
+        self._lock = threading.Lock()  # merges, readers, registration; never record()
+        # Recorded tuples without their seq: the event with seq s lives at s % capacity.
         self._ring: list[tuple[Any, ...] | None] = [None] * capacity
-        self._seq = 0  # seq of the newest event (0: none yet)
+        self._seq = 0  # seq of the newest merged event (0: none yet)
         self._base_seq = 0  # seq at the last clear(); events after it are retained or dropped
         self._dropped_before = 0  # dropped before the last clear() or load
         self._origin_ns: int | None = None  # ts of the first event, for ts_s
-        self._thread_names: dict[int, str] = {}
-        self._thread_local = threading.local()
+        self._local = threading.local()  # .entry = (ident, thread name, its list)
+        self._names: dict[int, str] = {}  # ident -> name of live threads that recorded
+        self._pending: list[list[tuple[Any, ...]]] = []  # every thread's unmerged events
+        self._ended: list[list[tuple[Any, ...]]] = []  # lists of threads that ended
         self._pid = os.getpid()
 
     # -- hot path ----------------------------------------------------------------------------
@@ -139,10 +125,11 @@ class Tracer:
         detail: Any = None,
         worker_id: str | None = None,
     ) -> None:
-        """Append one event; called by worker threads, so it stays well under a microsecond.
+        """Append one event to this thread's list: no lock, a few hundred nanoseconds.
 
-        Nothing is validated or formatted here: ``kind`` should be one of ``EVENT_KINDS``
-        and ``detail`` should be small and JSON-able, but both are only looked at by readers.
+        Nothing is validated, numbered or formatted here: ``kind`` should be one of
+        ``EVENT_KINDS`` and ``detail`` should be small and JSON-able, but both are only
+        looked at by readers.
 
         Args:
             kind: What happened, e.g. ``"task.started"``.
@@ -153,28 +140,14 @@ class Tracer:
             detail: A small JSON-able value.
             worker_id: The routilux WorkerState id.
         """
-        ident = _get_ident()
-        thread_name = self._thread_names.get(ident)
-        if thread_name is None:
-            thread_name = self._register_thread(ident)
-        ts_ns = _monotonic_ns()
-        # Keep calls out of this block: see "No call while the lock is held" above.
-        with self._lock:
-            seq = self._seq + 1
-            self._seq = seq
-            self._ring[seq % self._capacity] = (
-                seq,
-                ts_ns,
-                kind,
-                ident,
-                thread_name,
-                worker_id,
-                job_id,
-                routine,
-                name,
-                value,
-                detail,
-            )
+        try:
+            ident, thread_name, rows = self._local.entry
+        except AttributeError:  # this thread's first event
+            ident, thread_name, rows = self._register_thread()
+        rows.append((_monotonic_ns(), kind, ident, thread_name, worker_id, job_id, routine,
+                     name, value, detail))
+        if len(rows) >= self._chunk:
+            self._flush()
 
     def record_as(
         self,
@@ -191,6 +164,9 @@ class Tracer:
     ) -> None:
         """Like ``record``, on behalf of another thread (e.g. a stack sample of a busy one).
 
+        Takes the lock and merges (a rare event: samples, remote results), so the event is
+        numbered after everything recorded before the call.
+
         Args:
             thread: The ident of the thread the event is about (for a thread of another
                 process, any number unique to it; readers key lanes by number and name).
@@ -200,22 +176,95 @@ class Tracer:
                 own time, so ``ts_ns`` may step back along ``seq`` by up to a task's run.
         """
         if thread_name is None:
-            thread_name = self._thread_names.get(thread) or f"thread-{thread}"
+            thread_name = self._names.get(thread) or f"thread-{thread}"
         if ts_ns is None:
             ts_ns = _monotonic_ns()
+        row = (ts_ns, kind, thread, thread_name, worker_id, job_id, routine, name, value,
+               detail)
         with self._lock:
-            seq = self._seq + 1
-            self._seq = seq
-            self._ring[seq % self._capacity] = (
-                seq, ts_ns, kind, thread, thread_name, worker_id, job_id, routine, name,
-                value, detail,
-            )
+            self._merge()
+            self._store([row])
 
-    def _register_thread(self, ident: int) -> str:
+    def _register_thread(self) -> tuple[int, str, list[tuple[Any, ...]]]:
+        ident = _get_ident()
         thread_name = threading.current_thread().name
-        self._thread_names[ident] = thread_name
-        self._thread_local.token = _ThreadToken(self._thread_names, ident)
-        return thread_name
+        rows: list[tuple[Any, ...]] = []
+        entry = (ident, thread_name, rows)
+        with self._lock:  # a merge may be rebuilding _pending
+            self._pending.append(rows)
+            self._names[ident] = thread_name
+        self._local.token = _ThreadToken(self._names, ident, rows, self._ended)
+        self._local.entry = entry
+        return entry
+
+    def _flush(self) -> None:
+        """Merge from a recording thread whose list is full, unless someone else is merging.
+
+        Never waits: a reader holding the lock is merging anyway, and a finaliser that
+        records while this thread merges must not deadlock on the lock it holds.
+        """
+        if self._lock.acquire(blocking=False):
+            try:
+                self._merge()
+            finally:
+                self._lock.release()
+
+    def _merge(self) -> None:
+        """Number and store every thread's events recorded up to now. Hold the lock."""
+        cut = _monotonic_ns()
+        batch: list[tuple[Any, ...]] | None = None
+        runs = 0
+        for rows in self._pending:
+            n = len(rows)
+            while n and rows[n - 1][0] > cut:  # recorded after the cut: the next merge
+                n -= 1
+            if not n:
+                continue
+            taken = rows[:n]
+            del rows[:n]  # the owner only appends at the end, so this removes just those
+            if batch is None:
+                batch = taken
+            else:
+                batch += taken
+                runs += 1
+        if self._ended:
+            self._forget_ended()
+        if batch is not None:
+            if runs:
+                batch.sort(key=_TS)  # stable: each thread's events keep their order
+            self._store(batch)
+
+    def _forget_ended(self) -> None:
+        """Drop the lists of ended threads that the merge emptied. Hold the lock."""
+        ended = self._ended
+        done = []
+        for _ in range(len(ended)):
+            rows = ended.pop(0)  # pop/append: the token of a thread ending now appends
+            if rows:
+                ended.append(rows)  # events after the cut: keep it for the next merge
+            else:
+                done.append(rows)
+        if done:
+            self._pending = [r for r in self._pending if all(r is not d for d in done)]
+
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+        """Put ``rows`` (oldest first) into the ring after the newest event. Hold the lock."""
+        n = len(rows)
+        cap = self._capacity
+        first = self._seq + 1
+        self._seq += n
+        if n > cap:  # only the newest cap can be held; the rest are dropped at once
+            rows = rows[n - cap :]
+            first += n - cap
+            n = cap
+        i = first % cap
+        ring = self._ring
+        if i + n <= cap:
+            ring[i : i + n] = rows
+        else:
+            k = cap - i
+            ring[i:] = rows[:k]
+            ring[: n - k] = rows[k:]
 
     # -- state -------------------------------------------------------------------------------
 
@@ -227,18 +276,22 @@ class Tracer:
     @property
     def last_seq(self) -> int:
         """Sequence number of the newest event recorded (0 if none); a cursor for ``read``."""
-        return self._seq
+        with self._lock:
+            self._merge()
+            return self._seq
 
     @property
     def dropped(self) -> int:
         """Events discarded so far because the buffer was full (``clear()`` does not count)."""
-        with self._lock:  # no calls inside: see the module docstring
+        with self._lock:
+            self._merge()
             before, held = self._dropped_before, self._seq - self._base_seq
         return before + max(0, held - self._capacity)
 
     def __len__(self) -> int:
         """Number of events currently held."""
         with self._lock:
+            self._merge()
             held = self._seq - self._base_seq
         return min(held, self._capacity)
 
@@ -249,15 +302,16 @@ class Tracer:
         )
 
     def clear(self) -> None:
-        """Discard every held event.
+        """Discard every held event, and every event recorded before the call.
 
         Sequence numbers keep counting, so readers' cursors stay valid, and ``dropped``
         keeps its count: cleared events were not dropped for lack of room.
         """
         ring: list[tuple[Any, ...] | None] = [None] * self._capacity
         with self._lock:
+            self._merge()
             over = self._seq - self._base_seq - self._capacity
-            self._dropped_before += over if over > 0 else 0  # noqa: FURB136 - no calls here
+            self._dropped_before += max(over, 0)
             self._base_seq = self._seq
             self._ring = ring
             self._origin_ns = None
@@ -286,32 +340,34 @@ class Tracer:
 
         For readers that fold many events per call, such as the live dashboard: building a
         ``TraceEvent`` per event (and the garbage collection it triggers) costs several
-        times what the folding does. The tuples are the buffer's own immutable records;
+        times what the folding does. The tuples are built per call (in C) and immutable;
         ``TraceEvent._make(row)`` turns one into an event. Same guarantees and errors as
         ``read``.
         """
         return self._snapshot(since)[0]
 
     def _snapshot(self, since: int) -> tuple[list[tuple[Any, ...]], int]:
-        """The held rows with seq > since, and the dropped count, taken under one lock."""
+        """The held rows with seq > since (seq first), and the dropped count, at one instant."""
         _check_int("since", since, 0, "an int sequence number (e.g. tracer.last_seq)",
                    ">= 0 (0 reads every held event)")
         cap = self._capacity
-        with self._lock:  # no calls inside: see the module docstring
+        with self._lock:
+            self._merge()
             last = self._seq
             held = last - self._base_seq
-            # Conditional expressions, not min()/max(): no calls while the lock is held.
-            dropped = self._dropped_before + (held - cap if held > cap else 0)
-            first = last - (held if held < cap else cap) + 1  # noqa: FURB136 - oldest held seq
+            dropped = self._dropped_before + max(held - cap, 0)
+            first = last - min(held, cap) + 1  # the oldest held seq
             ring = self._ring
             if held > 0 and self._origin_ns is None:
-                self._origin_ns = ring[first % cap][1]  # type: ignore[index]
-            start = since + 1 if since >= first else first
+                self._origin_ns = ring[first % cap][0]  # type: ignore[index]
+            start = max(since + 1, first)
             if start > last:
                 return [], dropped
             i, j = start % cap, last % cap
             rows = ring[i : j + 1] if i <= j else ring[i:] + ring[: j + 1]
-        return rows, dropped  # type: ignore[return-value]
+        # Seq first, in C: the columns of the slice, zipped behind the seqs they stand for.
+        return list(zip(range(start, last + 1), *zip(*rows, strict=True),
+                        strict=True)), dropped
 
     def to_dataframe(self, since: int = 0) -> pandas.DataFrame:
         """The held events with ``seq > since`` as a pandas DataFrame, one row per event.
@@ -394,6 +450,7 @@ class Tracer:
         if rows:
             tracer._base_seq = rows[0][0] - 1
             tracer._seq = rows[-1][0]
+            ring, cap = tracer._ring, tracer._capacity
             for row in rows:
-                tracer._ring[row[0] % tracer._capacity] = row
+                ring[row[0] % cap] = row[1:]  # the ring holds events without their seq
         return tracer
