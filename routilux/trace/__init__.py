@@ -38,7 +38,7 @@ Design of ``Tracer`` (read before changing ``Tracer.record``, the hot path):
   whose list reaches ``_CHUNK`` events (about once per ``_CHUNK`` events per thread, and
   then for every thread at once). That flush tries the lock without waiting: a thread
   that finds a reader merging keeps appending and tries again on its next event, so the
-  hot path never blocks. Pending lists hold at most about ``min(capacity, _CHUNK)``
+  hot path never waits (only a thread's first event takes the lock, to register it). Pending lists hold at most about ``min(capacity, _CHUNK)``
   events per recording thread beyond ``capacity``.
 - Format when read. The ring holds the recorded tuples without their seq (the slot says
   it: the event with sequence number ``seq`` lives at ``seq % capacity``), so a merge

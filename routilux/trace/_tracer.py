@@ -61,8 +61,8 @@ class Tracer:
 
     Guarantees:
 
-    - ``record`` is safe to call from any number of threads at once and never waits for
-      a lock. Each event gets the next sequence number when readers next look, and seq
+    - ``record`` is safe to call from any number of threads at once and, after a
+      thread's first event, never waits for a lock. Each event gets the next sequence number when readers next look, and seq
       order is buffer order. Timestamps never go backwards within one thread (across
       threads see the module docstring).
     - ``read``, the exports and ``save`` are safe to call from any thread while others
