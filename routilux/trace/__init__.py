@@ -40,11 +40,12 @@ Design of ``Tracer`` (read before changing ``Tracer.record``, the hot path):
   that finds a reader merging keeps appending and tries again on its next event, so the
   hot path never waits (only a thread's first event takes the lock, to register it). Pending lists hold at most about ``min(capacity, _CHUNK)``
   events per recording thread beyond ``capacity``.
-- Format when read. The ring holds the recorded tuples without their seq (the slot says
-  it: the event with sequence number ``seq`` lives at ``seq % capacity``), so a merge
-  stores whole runs with one slice assignment. Readers build the rows in ``TraceEvent``
-  field order (``seq`` first) from a slice, in C (``zip``), and ``TraceEvent`` records,
-  DataFrames, Chrome traces or JSON lines from those, off the worker threads.
+- Format when read. A merge stores the recorded tuples without their seq (the slot says
+  it: the event with sequence number ``seq`` lives at ``seq % capacity``), whole runs at a
+  time with one slice assignment. The first reader of an event replaces it in the ring by
+  its row in ``TraceEvent`` field order (``(seq,) + tuple``, in C, once per event), so
+  later reads are slices, as before; ``TraceEvent`` records, DataFrames, Chrome traces
+  and JSON lines are built from rows, off the worker threads.
 - Bounded and counted as before. The ring keeps the newest ``capacity`` events; nothing
   is counted on the hot path: the retained range and the number of dropped events follow
   from ``last_seq``, the seq at the last ``clear()`` and the capacity.

@@ -34,6 +34,7 @@ def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> No
 _get_ident = threading.get_ident
 _monotonic_ns = time.monotonic_ns
 _TS = operator.itemgetter(0)  # a recorded tuple's ts_ns
+_prepend = operator.add  # (seq,) + recorded tuple: the event's row
 
 
 class _ThreadToken:
@@ -85,6 +86,7 @@ class Tracer:
         "_chunk",
         "_dropped_before",
         "_ended",
+        "_formatted",
         "_local",
         "_lock",
         "_names",
@@ -101,9 +103,11 @@ class Tracer:
         self._capacity = capacity
         self._chunk = min(capacity, _CHUNK)
         self._lock = threading.Lock()  # merges, readers, registration; never record()
-        # Recorded tuples without their seq: the event with seq s lives at s % capacity.
+        # The event with seq s lives at s % capacity: as recorded (without its seq) until
+        # a reader first reads it, then as its row in TraceEvent field order (seq first).
         self._ring: list[tuple[Any, ...] | None] = [None] * capacity
         self._seq = 0  # seq of the newest merged event (0: none yet)
+        self._formatted = 0  # held events with seq <= this are stored as full rows
         self._base_seq = 0  # seq at the last clear(); events after it are retained or dropped
         self._dropped_before = 0  # dropped before the last clear() or load
         self._origin_ns: int | None = None  # ts of the first event, for ts_s
@@ -312,7 +316,7 @@ class Tracer:
             self._merge()
             over = self._seq - self._base_seq - self._capacity
             self._dropped_before += max(over, 0)
-            self._base_seq = self._seq
+            self._base_seq = self._formatted = self._seq
             self._ring = ring
             self._origin_ns = None
 
@@ -340,14 +344,14 @@ class Tracer:
 
         For readers that fold many events per call, such as the live dashboard: building a
         ``TraceEvent`` per event (and the garbage collection it triggers) costs several
-        times what the folding does. The tuples are built per call (in C) and immutable;
-        ``TraceEvent._make(row)`` turns one into an event. Same guarantees and errors as
-        ``read``.
+        times what the folding does. The tuples are the buffer's own immutable records
+        (built when an event is first read); ``TraceEvent._make(row)`` turns one into an
+        event. Same guarantees and errors as ``read``.
         """
         return self._snapshot(since)[0]
 
     def _snapshot(self, since: int) -> tuple[list[tuple[Any, ...]], int]:
-        """The held rows with seq > since (seq first), and the dropped count, at one instant."""
+        """The held rows with seq > since, and the dropped count, taken under one lock."""
         _check_int("since", since, 0, "an int sequence number (e.g. tracer.last_seq)",
                    ">= 0 (0 reads every held event)")
         cap = self._capacity
@@ -356,18 +360,33 @@ class Tracer:
             last = self._seq
             held = last - self._base_seq
             dropped = self._dropped_before + max(held - cap, 0)
+            if held <= 0:
+                return [], dropped
             first = last - min(held, cap) + 1  # the oldest held seq
+            if self._formatted < last:
+                self._format(max(self._formatted + 1, first), last)
             ring = self._ring
-            if held > 0 and self._origin_ns is None:
-                self._origin_ns = ring[first % cap][0]  # type: ignore[index]
+            if self._origin_ns is None:
+                self._origin_ns = ring[first % cap][1]  # type: ignore[index]
             start = max(since + 1, first)
             if start > last:
                 return [], dropped
             i, j = start % cap, last % cap
             rows = ring[i : j + 1] if i <= j else ring[i:] + ring[: j + 1]
-        # Seq first, in C: the columns of the slice, zipped behind the seqs they stand for.
-        return list(zip(range(start, last + 1), *zip(*rows, strict=True),
-                        strict=True)), dropped
+        return rows, dropped  # type: ignore[return-value]
+
+    def _format(self, lo: int, hi: int) -> None:
+        """Store the held events lo..hi as full rows (seq first), once. Hold the lock.
+
+        The first reader of an event pays for its row (a tuple per event, in C), so the
+        recording threads never do and later readers get slices of the ring.
+        """
+        cap, ring = self._capacity, self._ring
+        i, j = lo % cap, hi % cap
+        parts = [(i, j + 1, lo)] if i <= j else [(i, cap, lo), (0, j + 1, lo + cap - i)]
+        for a, b, seq in parts:
+            ring[a:b] = list(map(_prepend, zip(range(seq, seq + b - a)), ring[a:b]))
+        self._formatted = hi
 
     def to_dataframe(self, since: int = 0) -> pandas.DataFrame:
         """The held events with ``seq > since`` as a pandas DataFrame, one row per event.
@@ -449,8 +468,7 @@ class Tracer:
             tracer._pid = header["pid"]  # the recording process, for to_chrome_trace
         if rows:
             tracer._base_seq = rows[0][0] - 1
-            tracer._seq = rows[-1][0]
-            ring, cap = tracer._ring, tracer._capacity
+            tracer._seq = tracer._formatted = rows[-1][0]
             for row in rows:
-                ring[row[0] % cap] = row[1:]  # the ring holds events without their seq
+                tracer._ring[row[0] % tracer._capacity] = row
         return tracer
