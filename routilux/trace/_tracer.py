@@ -102,7 +102,7 @@ class Tracer:
                    "an int >= 1 (events kept)")
         self._capacity = capacity
         self._chunk = min(capacity, _CHUNK)
-        self._lock = threading.Lock()  # merges, readers, registration; never record()
+        self._lock = threading.Lock()  # merges and readers; record() only tries it (_flush)
         # The event with seq s lives at s % capacity: as recorded (without its seq) until
         # a reader first reads it, then as its row in TraceEvent field order (seq first).
         self._ring: list[tuple[Any, ...] | None] = [None] * capacity
@@ -194,9 +194,11 @@ class Tracer:
         thread_name = threading.current_thread().name
         rows: list[tuple[Any, ...]] = []
         entry = (ident, thread_name, rows)
-        with self._lock:  # a merge may be rebuilding _pending
-            self._pending.append(rows)
-            self._names[ident] = thread_name
+        # No lock: a thread whose first event comes from a finaliser run by its own merge
+        # (a reader evicting a detail) must not wait for itself. Appending is atomic, and
+        # merges only ever delete from _pending in place.
+        self._pending.append(rows)
+        self._names[ident] = thread_name
         self._local.token = _ThreadToken(self._names, ident, rows, self._ended)
         self._local.entry = entry
         return entry
@@ -248,8 +250,12 @@ class Tracer:
                 ended.append(rows)  # events after the cut: keep it for the next merge
             else:
                 done.append(rows)
-        if done:
-            self._pending = [r for r in self._pending if all(r is not d for d in done)]
+        pending = self._pending
+        for rows in done:  # in place, by identity: a thread registering now appends
+            for i, r in enumerate(pending):
+                if r is rows:
+                    del pending[i]
+                    break
 
     def _store(self, rows: list[tuple[Any, ...]]) -> None:
         """Put ``rows`` (oldest first) into the ring after the newest event. Hold the lock."""

@@ -156,6 +156,24 @@ def test_a_record_from_a_finaliser_during_a_merge_neither_deadlocks_nor_is_lost(
     assert tracer.dropped == 2
 
 
+@pytest.mark.timeout(10)
+def test_a_readers_first_event_from_a_finaliser_during_its_merge_does_not_deadlock() -> None:
+    # Capacity 2 (lists flush at 2): A and B are merged, C waits in this thread's list.
+    # A reader thread that never recorded merges C, which evicts A; A's detail records
+    # from that thread, so its first event registers it while it holds the lock.
+    tracer = Tracer(capacity=2)
+    tracer.record("A", detail=_RecordsWhenFreed(tracer, "A"))
+    tracer.record("B")
+    tracer.record("C")
+    seen: list[tuple] = []
+    run_in_thread("reader", lambda: seen.extend((e.seq, e.kind) for e in tracer.read()))
+    assert seen == [(2, "B"), (3, "C")]
+    assert [(e.seq, e.kind, e.thread_name) for e in tracer.read()] == [
+        (3, "C", threading.current_thread().name), (4, "freed", "reader"),
+    ]
+    assert tracer.dropped == 2
+
+
 @pytest.mark.timeout(60)
 def test_eight_threads_with_readers_lose_nothing_and_keep_program_order() -> None:
     n_threads, per_thread = 8, 2_000
