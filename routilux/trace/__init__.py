@@ -15,58 +15,52 @@ The floor of routilux: this package imports nothing of routilux, so the model, t
 Design of ``Tracer`` (read before changing ``Tracer.record``, the hot path):
 
 - One append per event on the recording thread. ``record`` reads the clock and appends one
-  plain tuple to the calling thread's own list, found through a ``threading.local``: no
-  lock, no sequence number, no shared counter is touched. ``list.append`` is atomic under
-  the GIL (and under the per-object locks of free-threaded CPython), and only the owner
-  appends to its list, so nothing else is needed. Eight threads recording at once no
-  longer queue on one lock (benchmarks/trace_record.py, "8 threads").
-- Sequence numbers are given when events are merged, not when they are recorded. A merge
-  takes the tracer's lock, reads the clock once (the *cut*), takes from every thread's list
-  the events recorded up to the cut, sorts them by ``ts_ns`` (stable: one thread's events
-  keep their order) and stores them in the ring with the next consecutive seqs. So seqs
-  have no holes and seq order is buffer order, as before; cursors, ``last_seq`` and the
-  drop arithmetic are unchanged. The cut keeps cause before effect: an event recorded
-  after something another thread did after the cut has a later clock, so it waits for
-  the next merge rather than being numbered before its cause. The only reordering is an
-  event whose thread lost the GIL between reading the clock and appending: it is numbered
-  in the next merge, so ``ts_ns`` can step back by a few microseconds along seq (the old
-  locked design had the same step for the same reason). It never steps back within one
-  thread.
+  plain tuple to the tracer's pending list: no lock, no sequence number, no formatting.
+  ``list.append`` is atomic under the GIL, so the appends of all threads form one order,
+  the order the events were recorded in; nothing else is needed. (The previous design
+  took a lock per event to number it: two to three times the cost of the append, and a
+  convoy of recording threads whenever one lost the GIL holding it.)
+- Sequence numbers are given when events are merged. A merge takes the tracer's lock,
+  slices the pending events off the front of the list (appends made meanwhile land after
+  them, so none is lost or taken twice) and stores them in the ring with the next
+  consecutive seqs. So seq order is record order, seqs have no holes, and buffer order is
+  seq order, as before; cursors, ``last_seq`` and the drop arithmetic are unchanged. The
+  clock is read just before the append, so at a thread switch ``ts_ns`` can step back by
+  a few microseconds along seq (as before); it never steps back within one thread.
 - Who merges: every reader (``read``, ``read_rows``, ``last_seq``, ``dropped``, ``len``,
-  the exports, ``save``, ``clear``), ``record_as`` (so an event recorded on behalf of
-  another thread is numbered after what was recorded before it), and a recording thread
-  whose list reaches ``_CHUNK`` events (about once per ``_CHUNK`` events per thread, and
-  then for every thread at once). That flush tries the lock without waiting: a thread
-  that finds a reader merging keeps appending and tries again on its next event, so the
-  hot path never waits (only a thread's first event takes the lock, to register it). Pending lists hold at most about ``min(capacity, _CHUNK)``
-  events per recording thread beyond ``capacity``.
+  the exports, ``save``, ``clear``), and a recording thread that finds ``_CHUNK`` events
+  pending (``min(capacity, _CHUNK)``). That flush tries the lock without waiting: a thread
+  that finds a merge running goes on (the merge takes its event too, or the next one
+  does), so ``record`` never waits, and a finaliser that records during its own thread's
+  merge (a detail freed by the ring) cannot deadlock. At most about ``_CHUNK`` events wait
+  unnumbered beyond ``capacity``.
 - Format when read. A merge stores the recorded tuples without their seq (the slot says
   it: the event with sequence number ``seq`` lives at ``seq % capacity``), whole runs at a
   time with one slice assignment. The first reader of an event replaces it in the ring by
   its row in ``TraceEvent`` field order (``(seq,) + tuple``, in C, once per event), so
-  later reads are slices, as before; ``TraceEvent`` records, DataFrames, Chrome traces
-  and JSON lines are built from rows, off the worker threads.
+  later reads are slices; ``TraceEvent`` records, DataFrames, Chrome traces and JSON
+  lines are built from rows, off the worker threads.
 - Bounded and counted as before. The ring keeps the newest ``capacity`` events; nothing
   is counted on the hot path: the retained range and the number of dropped events follow
   from ``last_seq``, the seq at the last ``clear()`` and the capacity.
-- Thread names are looked up once per thread (``threading.current_thread().name``), when
-  the thread first records, and kept with its list. The registration also plants a token
-  in the thread's ``threading.local``; the token dies with its thread, forgets its name
-  (idents are recycled as soon as a thread ends) and hands its list to the next merge,
-  which numbers what is left and then drops the list.
+- Thread names are looked up once per thread (``threading.current_thread().name``) and
+  kept, with the ident, in the thread's entry of a ``threading.local`` (one attribute
+  read per event). A token planted beside it dies with the thread and forgets the name
+  kept for ``record_as`` lookups (idents are recycled as soon as a thread ends).
 - Readers pull by cursor (``read(since=last_seen_seq)``). There are no push callbacks: no
   user or widget code ever runs on a worker thread because of tracing.
 
 Rejected: a global ``itertools.count()`` taken per event (its ``next()`` is atomic under
-the GIL, but a thread can lose the GIL between taking seq N and appending it, so a reader
-would see N+1 before N and would have to wait for or skip the hole; it also costs a call
-per event, and merging by seq gives nothing the clock does not); per-thread sequences (seq
-would no longer be one order); one lock per event (the previous design: about two to three
-times the cost of the append, and a convoy when a thread loses the GIL holding it);
+the GIL, but a thread can lose the GIL between taking seq N and storing it, so a reader
+would see N+1 before N and would have to wait for the hole or skip it; and a call per
+event); per-thread lists merged by timestamp (measured slower than the one list, and
+their order across threads is only as good as the clock's resolution, 15.6 ms on Windows
+before Python 3.13, where one list is exact); one lock per event (the previous design);
 ``collections.deque(maxlen=...)`` (reading from a cursor would walk the deque from one
 end, O(capacity)); building a ``TraceEvent`` on the hot path (about five times the cost of
 a plain tuple); a background merging thread (a thread per tracer, for what readers and an
-occasional flush already do).
+occasional flush already do). On a free-threaded CPython, ``list.append`` takes the list's
+own lock; per-thread lists would then avoid that contention.
 """
 
 from __future__ import annotations

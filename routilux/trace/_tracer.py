@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas
 
 _DEFAULT_CAPACITY = 200_000  # events
-_CHUNK = 512  # events a thread's list holds before that thread merges (see the design)
+_CHUNK = 1024  # pending events at which the recording thread merges (see the design)
 
 
 def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> None:
@@ -33,28 +33,21 @@ def _check_int(name: str, value: Any, minimum: int, kind: str, bound: str) -> No
 
 _get_ident = threading.get_ident
 _monotonic_ns = time.monotonic_ns
-_TS = operator.itemgetter(0)  # a recorded tuple's ts_ns
 _prepend = operator.add  # (seq,) + recorded tuple: the event's row
 
 
 class _ThreadToken:
-    """Lives in a thread's ``threading.local``; when the thread ends it forgets the thread's
-    name and hands the thread's list of unmerged events to the next merge."""
+    """Lives in a thread's ``threading.local`` and forgets the thread's name when it ends."""
 
-    __slots__ = ("_ended", "_ident", "_names", "_rows")
+    __slots__ = ("_ident", "_names")
 
-    def __init__(self, names: dict[int, str], ident: int, rows: list[Any],
-                 ended: list[list[Any]]) -> None:
+    def __init__(self, names: dict[int, str], ident: int) -> None:
         self._names = names
         self._ident = ident
-        self._rows = rows
-        self._ended = ended
 
     def __del__(self) -> None:
         # Runs while the ending thread clears its state, before its ident can be reused.
-        # Two atomic operations and no lock: a finaliser must never wait.
         self._names.pop(self._ident, None)
-        self._ended.append(self._rows)
 
 
 class Tracer:
@@ -62,10 +55,10 @@ class Tracer:
 
     Guarantees:
 
-    - ``record`` is safe to call from any number of threads at once and, after a
-      thread's first event, never waits for a lock. Each event gets the next sequence number when readers next look, and seq
-      order is buffer order. Timestamps never go backwards within one thread (across
-      threads see the module docstring).
+    - ``record`` is safe to call from any number of threads at once and never waits for
+      a lock. Events are numbered in the order they were recorded (seq order is buffer
+      order) when a reader next looks. Timestamps never go backwards within one thread
+      (across threads see the package docstring).
     - ``read``, the exports and ``save`` are safe to call from any thread while others
       record; they see a consistent snapshot that includes every event recorded before
       the call began.
@@ -85,7 +78,6 @@ class Tracer:
         "_capacity",
         "_chunk",
         "_dropped_before",
-        "_ended",
         "_formatted",
         "_local",
         "_lock",
@@ -111,10 +103,11 @@ class Tracer:
         self._base_seq = 0  # seq at the last clear(); events after it are retained or dropped
         self._dropped_before = 0  # dropped before the last clear() or load
         self._origin_ns: int | None = None  # ts of the first event, for ts_s
-        self._local = threading.local()  # .entry = (ident, thread name, its list)
+        self._local = threading.local()  # .entry = (ident, thread name)
         self._names: dict[int, str] = {}  # ident -> name of live threads that recorded
-        self._pending: list[list[tuple[Any, ...]]] = []  # every thread's unmerged events
-        self._ended: list[list[tuple[Any, ...]]] = []  # lists of threads that ended
+        # Recorded, not yet numbered, in record order. Never replaced, only sliced off the
+        # front by merges: a recording thread may hold it between loading and appending.
+        self._pending: list[tuple[Any, ...]] = []
         self._pid = os.getpid()
 
     # -- hot path ----------------------------------------------------------------------------
@@ -129,7 +122,7 @@ class Tracer:
         detail: Any = None,
         worker_id: str | None = None,
     ) -> None:
-        """Append one event to this thread's list: no lock, a few hundred nanoseconds.
+        """Append one event to the pending list: no lock, a few hundred nanoseconds.
 
         Nothing is validated, numbered or formatted here: ``kind`` should be one of
         ``EVENT_KINDS`` and ``detail`` should be small and JSON-able, but both are only
@@ -145,12 +138,13 @@ class Tracer:
             worker_id: The routilux WorkerState id.
         """
         try:
-            ident, thread_name, rows = self._local.entry
+            ident, thread_name = self._local.entry
         except AttributeError:  # this thread's first event
-            ident, thread_name, rows = self._register_thread()
-        rows.append((_monotonic_ns(), kind, ident, thread_name, worker_id, job_id, routine,
-                     name, value, detail))
-        if len(rows) >= self._chunk:
+            ident, thread_name = self._register_thread()
+        pending = self._pending
+        pending.append((_monotonic_ns(), kind, ident, thread_name, worker_id, job_id, routine,
+                        name, value, detail))
+        if len(pending) >= self._chunk:
             self._flush()
 
     def record_as(
@@ -168,9 +162,6 @@ class Tracer:
     ) -> None:
         """Like ``record``, on behalf of another thread (e.g. a stack sample of a busy one).
 
-        Takes the lock and merges (a rare event: samples, remote results), so the event is
-        numbered after everything recorded before the call.
-
         Args:
             thread: The ident of the thread the event is about (for a thread of another
                 process, any number unique to it; readers key lanes by number and name).
@@ -183,30 +174,24 @@ class Tracer:
             thread_name = self._names.get(thread) or f"thread-{thread}"
         if ts_ns is None:
             ts_ns = _monotonic_ns()
-        row = (ts_ns, kind, thread, thread_name, worker_id, job_id, routine, name, value,
-               detail)
-        with self._lock:
-            self._merge()
-            self._store([row])
+        pending = self._pending
+        pending.append((ts_ns, kind, thread, thread_name, worker_id, job_id, routine, name,
+                        value, detail))
+        if len(pending) >= self._chunk:
+            self._flush()
 
-    def _register_thread(self) -> tuple[int, str, list[tuple[Any, ...]]]:
+    def _register_thread(self) -> tuple[int, str]:
         ident = _get_ident()
-        thread_name = threading.current_thread().name
-        rows: list[tuple[Any, ...]] = []
-        entry = (ident, thread_name, rows)
-        # No lock: a thread whose first event comes from a finaliser run by its own merge
-        # (a reader evicting a detail) must not wait for itself. Appending is atomic, and
-        # merges only ever delete from _pending in place.
-        self._pending.append(rows)
-        self._names[ident] = thread_name
-        self._local.token = _ThreadToken(self._names, ident, rows, self._ended)
+        entry = (ident, threading.current_thread().name)
+        self._names[ident] = entry[1]
+        self._local.token = _ThreadToken(self._names, ident)
         self._local.entry = entry
         return entry
 
     def _flush(self) -> None:
-        """Merge from a recording thread whose list is full, unless someone else is merging.
+        """Merge from a recording thread that filled the pending list, unless one is running.
 
-        Never waits: a reader holding the lock is merging anyway, and a finaliser that
+        Never waits: whoever holds the lock is merging anyway, and a finaliser that
         records while this thread merges must not deadlock on the lock it holds.
         """
         if self._lock.acquire(blocking=False):
@@ -216,46 +201,13 @@ class Tracer:
                 self._lock.release()
 
     def _merge(self) -> None:
-        """Number and store every thread's events recorded up to now. Hold the lock."""
-        cut = _monotonic_ns()
-        batch: list[tuple[Any, ...]] | None = None
-        runs = 0
-        for rows in self._pending:
-            n = len(rows)
-            while n and rows[n - 1][0] > cut:  # recorded after the cut: the next merge
-                n -= 1
-            if not n:
-                continue
-            taken = rows[:n]
-            del rows[:n]  # the owner only appends at the end, so this removes just those
-            if batch is None:
-                batch = taken
-            else:
-                batch += taken
-                runs += 1
-        if self._ended:
-            self._forget_ended()
-        if batch is not None:
-            if runs:
-                batch.sort(key=_TS)  # stable: each thread's events keep their order
-            self._store(batch)
-
-    def _forget_ended(self) -> None:
-        """Drop the lists of ended threads that the merge emptied. Hold the lock."""
-        ended = self._ended
-        done = []
-        for _ in range(len(ended)):
-            rows = ended.pop(0)  # pop/append: the token of a thread ending now appends
-            if rows:
-                ended.append(rows)  # events after the cut: keep it for the next merge
-            else:
-                done.append(rows)
+        """Number and store the events recorded so far, in record order. Hold the lock."""
         pending = self._pending
-        for rows in done:  # in place, by identity: a thread registering now appends
-            for i, r in enumerate(pending):
-                if r is rows:
-                    del pending[i]
-                    break
+        n = len(pending)
+        if n:
+            batch = pending[:n]
+            del pending[:n]  # in place: appends made meanwhile land after these n
+            self._store(batch)
 
     def _store(self, rows: list[tuple[Any, ...]]) -> None:
         """Put ``rows`` (oldest first) into the ring after the newest event. Hold the lock."""

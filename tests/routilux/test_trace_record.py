@@ -1,4 +1,4 @@
-"""Tracer.record as one append per event (issue 16): per-thread lists, seqs given at merge.
+"""Tracer.record as one append per event (issue 16): seqs given when events are merged.
 
 Each test forces its interleaving with threading.Event / Barrier and asserts only what the
 design forces: seq order follows cause and effect across threads, a thread's events keep
@@ -84,8 +84,9 @@ def test_a_reader_sees_what_another_thread_recorded_before_telling_it() -> None:
 
 @pytest.mark.timeout(30)
 def test_events_of_ended_threads_are_all_numbered_and_dropped_exactly() -> None:
-    # No reader until every thread has ended: their lists (each flushed on the way, the
-    # capacity being small) are merged by the first read, and drops follow from the seqs.
+    # No reader until every thread has ended: their events (merged on the way as the
+    # pending list fills, the capacity being small) are all numbered, and drops follow
+    # from the seqs.
     tracer = Tracer(capacity=100)
     for k in range(20):
         run_in_thread(f"short-{k}", lambda k=k: [tracer.record("x", job_id=f"j{k}", value=i)
@@ -97,10 +98,10 @@ def test_events_of_ended_threads_are_all_numbered_and_dropped_exactly() -> None:
     assert [(e.job_id, e.value) for e in events] == [
         (f"j{k}", i) for k in range(16, 20) for i in range(30)
     ][-100:]
-    # The lists of ended threads are dropped once merged (no leak with thread churn).
+    # Ended threads are forgotten (no leak with thread churn; a recycled ident gets the
+    # new thread's own name).
     gc.collect()
-    tracer.read()
-    assert len(tracer._pending) <= 1  # only this thread's list, if it recorded
+    assert tracer._names == {}
 
 
 @pytest.mark.timeout(10)
@@ -158,7 +159,7 @@ def test_a_record_from_a_finaliser_during_a_merge_neither_deadlocks_nor_is_lost(
 
 @pytest.mark.timeout(10)
 def test_a_readers_first_event_from_a_finaliser_during_its_merge_does_not_deadlock() -> None:
-    # Capacity 2 (lists flush at 2): A and B are merged, C waits in this thread's list.
+    # Capacity 2 (a merge at 2 pending): A and B are merged, C waits in the pending list.
     # A reader thread that never recorded merges C, which evicts A; A's detail records
     # from that thread, so its first event registers it while it holds the lock.
     tracer = Tracer(capacity=2)
