@@ -74,7 +74,7 @@ def _note_order(top: Any, prim: Any) -> None:
             "held": held.name, "held_id": held._serial,
             "acquired": prim.name, "acquired_id": serial, "site": site,
         })
-        last = getattr(tracer, "_seq", 0)
+        last = getattr(tracer, "last_seq", 0)  # merges: the seq of the event just recorded
         seen[(held._serial, serial)] = last if isinstance(last, int) else 0
 
 

@@ -39,14 +39,6 @@ ANALYSIS = ("routilux.diagnostics", "routilux.tuning", "routilux._lock_order")
 EXECUTOR_FACES = {"routilux.executors._choice"}
 LAYERS = ["floor", "trace", "executors", "model", "sync", "engine", "analysis", "faces"]
 
-# Files other engineers are splitting today (issue 15). Their imports, function-level
-# imports and sizes are not checked until those splits land: THE INTEGRATOR REMOVES THIS
-# LIST once the diagnostics, tuning, trace and sync splits and the executors/offload move
-# (redesign rows 7-9: the codec to _engine/_wire.py, check_executor_choice to
-# executors/_choice.py, offload to _engine/_offload.py) are merged.
-PENDING_SPLITS = {
-    "routilux.trace",
-}
 
 
 def _module_name(path: Path) -> str:
@@ -135,8 +127,6 @@ def imports_of(module: str) -> list[tuple[str, int, bool]]:
 def edges() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in SOURCES}
     for module in SOURCES:
-        if module in PENDING_SPLITS:
-            continue
         for target, _line, _lazy in imports_of(module):
             if target != module:
                 graph[module].add(target)
@@ -146,7 +136,7 @@ def edges() -> dict[str, set[str]]:
 def allowed(src: str, dst: str) -> bool:
     ls, ld = layer_of(src), layer_of(dst)
     if ls == "trace":
-        return False  # trace imports nothing of routilux
+        return ld == "trace"  # trace imports nothing of routilux outside itself
     if ls == "executors":  # plug-ins: their base and the floor's errors, nothing else
         return ld == "floor" or ld == "executors" and (dst == "routilux.executors._base"
                                                        or src in EXECUTOR_FACES)
@@ -190,8 +180,6 @@ def test_every_module_is_in_a_layer() -> None:
 def test_no_edge_against_the_layer_order() -> None:
     bad = []
     for module in sorted(SOURCES):
-        if module in PENDING_SPLITS:
-            continue
         for target, line, _lazy in imports_of(module):
             if target != module and not allowed(module, target):
                 bad.append(f"{SOURCES[module].relative_to(PACKAGE.parent)}:{line}: "
@@ -208,8 +196,6 @@ def test_no_import_circle_counting_lazy_and_type_only_imports() -> None:
 def test_function_level_imports_say_what_they_defer() -> None:
     bad = []
     for module, path in sorted(SOURCES.items()):
-        if module in PENDING_SPLITS:
-            continue
         lines = path.read_text(encoding="utf-8").splitlines()
         tree = ast.parse("\n".join(lines), filename=str(path))
         for func in ast.walk(tree):
@@ -226,7 +212,7 @@ def test_function_level_imports_say_what_they_defer() -> None:
                      "defer:\n" + "\n".join(sorted(set(bad))))
 
 
-@pytest.mark.parametrize("module", sorted(set(SOURCES) - PENDING_SPLITS))
+@pytest.mark.parametrize("module", sorted(SOURCES))
 def test_module_size(module: str) -> None:
     n = len(SOURCES[module].read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{module} has {n} lines (at most {MAX_LINES}): split it"
