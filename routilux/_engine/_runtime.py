@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from . import _offload
 from .._errors import RuntimeShutDown
 from .._model import _context, _entry, _hooks
 from .._model._context import Activation
@@ -36,6 +35,7 @@ from ..trace import Tracer
 from . import _autosize, _monitoring, _posting, _statistics, _stopping
 from ._statistics import RuntimeStatistics
 from ._autosizer import AutoSizer
+from ._executors import ExecutorChoice
 from ._jobs import JobTable
 from ._monitor import _Monitor
 from ._pool import ThreadPool, check_pool_size, get_worker_manager
@@ -94,9 +94,7 @@ class Runtime:
         self.max_pool_size = _autosize.check_max_pool_size(max_pool_size)
         if auto:
             size = _autosize.start_size(self.max_pool_size)
-        self._executor = check_executor_choice(executor)
-        self._owned_executors: dict[str, Any] = {}  # by name: made (lazily) and closed here
-        self._executor_lock = threading.Lock()
+        self._executors = ExecutorChoice(check_executor_choice(executor))
         if max_queue_size is not None:
             if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int):
                 raise TypeError(f"max_queue_size must be an int or None, got {max_queue_size!r}")
@@ -172,39 +170,7 @@ class Runtime:
     # -- executors ------------------------------------------------------------------------
     def _executor_for(self, routine: Routine, logic: Any) -> Any:
         """The executor a plan runs ``logic`` on; None for the pool thread itself."""
-        choice = routine.__dict__.get("_executor")
-        if choice is None:
-            choice = self._executor
-        coroutine = _offload.is_coroutine_logic(logic)
-        name = choice if isinstance(choice, str) else getattr(choice, "name", None)
-        if choice is None or name in ("threads", "asyncio"):
-            if not coroutine:
-                return None  # sync logic: the pool thread (an event loop is for coroutines)
-            return choice if name == "asyncio" and not isinstance(choice, str) \
-                else self._owned_executor("asyncio")
-        if isinstance(choice, str):
-            return self._owned_executor(choice)
-        return choice
-
-    def _owned_executor(self, name: str) -> Any:
-        ex = self._owned_executors.get(name)
-        if ex is not None:
-            return ex
-        with self._executor_lock:
-            ex = self._owned_executors.get(name)
-            if ex is None:
-                # Here, not at import: ProcessExecutor imports multiprocessing and
-                # concurrent.futures.process, AsyncioExecutor asyncio; `import routilux`
-                # loads neither.
-                if name == "asyncio":
-                    from ..executors.asyncio import AsyncioExecutor as make  # defers asyncio
-                else:
-                    from ..executors.processes import ProcessExecutor as make  # multiprocessing
-                ex = make()
-                if not self._owned_executors:  # closed with a runtime never shut down
-                    weakref.finalize(self, _close_executors, self._owned_executors)
-                self._owned_executors[name] = ex
-            return ex
+        return self._executors.for_plan(self, routine, logic)
 
     # -- public properties ----------------------------------------------------------------
     @property
@@ -508,7 +474,7 @@ class Runtime:
         with self._lock:
             self._table.wake_waiters_locked()
             self._pool.wake_room_locked(everyone=True)
-        _close_executors(self._owned_executors, wait=drained)
+        self._executors.close(wait=drained)
         budget = left() if wait else 0.0
         self._monitor.stop(budget)
         if self._autosizer is not None:
@@ -544,15 +510,6 @@ def latest_runtime() -> Runtime | None:
     """The most recently created runtime that is still alive and not shut down."""
     alive = [rt for rt in list(_runtimes) if not rt.is_shut_down]
     return max(alive, key=lambda rt: rt._started) if alive else None
-
-
-def _close_executors(executors: dict[str, Any], wait: bool = False) -> None:
-    """Shut down the executors a runtime made (event loop thread, process pool)."""
-    for ex in list(executors.values()):
-        try:
-            ex.shutdown(wait=wait)
-        except Exception:
-            logger.exception("routilux: shutting down %r failed", ex)
 
 
 def _close_orphan(pool: ThreadPool, monitor: _Monitor) -> None:

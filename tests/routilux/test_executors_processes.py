@@ -286,11 +286,11 @@ def test_pool_is_lazy_and_closed_at_shutdown() -> None:
     with running(thread_pool_size=1) as rt:
         rt.post(flow.flow_id, "sync", "in", {})
         finish_all(rt)
-        ex = rt._owned_executors.get("processes")
+        ex = rt._executors.owned.get("processes")
         assert ex is None or ex._pool is None  # nothing started for sync work
         rt.post(flow.flow_id, "p", "in", {"x": 0})
         finish_all(rt)
-        ex = rt._owned_executors["processes"]
+        ex = rt._executors.owned["processes"]
         assert isinstance(ex, ProcessExecutor) and ex.max_workers == (os.cpu_count() or 1)
         pool = ex._pool
         children = list(pool._processes.values())
