@@ -427,7 +427,7 @@ class Flow:
     # Structure and config only; logic stays code (routilux/_model/_serialization.py).
     serialize = serialize_flow
     deserialize = hybridmethod(deserialize_flow)
-    # -- the DSL (api.md §7; routilux/_dsl.py) --------------------------------------------
+    # -- the DSL (api.md §7; routilux/_model/_dsl.py) --------------------------------------------
     @classmethod
     def from_dict(cls, spec: Any, factory: Any = None) -> Flow:
         """A Flow built from a spec dict whose routines name ``ObjectFactory`` prototypes.

@@ -229,7 +229,7 @@ def test_failed_resize_shows_in_the_status_line(runtime: Runtime) -> None:
     dash = Dashboard(runtime, start=False)
     runtime.shutdown()
     dash._slider.value = 8
-    assert "resize(8) failed: RuntimeError" in dash._view._delta["error"]
+    assert "resize(8) failed: RuntimeShutDown: Runtime is shut down" in dash._view._delta["error"]
     dash.close()
 
 
