@@ -92,7 +92,7 @@ def test_snapshot_draws_the_lock_table_and_the_lanes(traced: Runtime) -> None:
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     tables = [ax.tables[0] for ax in fig.axes if ax.tables]
     lanes = [label.get_text() for label in fig.axes[0].get_yticklabels()]
-    assert lanes and all(name.startswith("worker-") for name in lanes)
+    assert lanes and all(name.startswith("thread-") for name in lanes)
     if tables:  # the lock was contended: a table row names it
         cells = [c.get_text().get_text() for c in tables[0].get_celld().values()]
         assert "shared" in cells

@@ -483,13 +483,13 @@ def test_release_by_another_thread_names_both(new):
             held.set()
             done.wait(JOIN_TIMEOUT)
 
-    holder = Worker(hold, name="RoutiluxWorker-3")
+    holder = Worker(hold, name="RoutiluxThread-3")
     holder.start()
     try:
         assert held.wait(JOIN_TIMEOUT)
         with pytest.raises(
             RuntimeError,
-            match=rf"^{new.__name__} 'db' is held by RoutiluxWorker-3; MainThread cannot release it$",
+            match=rf"^{new.__name__} 'db' is held by RoutiluxThread-3; MainThread cannot release it$",
         ):
             lock.release()
     finally:
@@ -573,9 +573,9 @@ def test_two_threads_in_opposite_order_one_raises_the_other_finishes():
     cache, db = TracedLock("cache", tracer=rec), TracedLock("db", tracer=rec)
     barrier = threading.Barrier(2)
     w2 = Worker(_opposite_order, cache, db, barrier, rec, "a", "1f3e9a7b-0001",
-                name="RoutiluxWorker-2")  # fmt: skip
+                name="RoutiluxThread-2")  # fmt: skip
     w5 = Worker(_opposite_order, db, cache, barrier, rec, "b", "9c2a41d0-0002",
-                name="RoutiluxWorker-5")  # fmt: skip
+                name="RoutiluxThread-5")  # fmt: skip
     _run(w2, w5, expect_errors=(DeadlockError,))
 
     errors = [w.error for w in (w2, w5) if w.error is not None]
@@ -583,16 +583,16 @@ def test_two_threads_in_opposite_order_one_raises_the_other_finishes():
     assert sorted(w.result for w in (w2, w5) if w.error is None) == ["finished"]
     err = errors[0]
     assert err.after_s < 1.0
-    assert sorted(err.threads) == ["RoutiluxWorker-2", "RoutiluxWorker-5"]
+    assert sorted(err.threads) == ["RoutiluxThread-2", "RoutiluxThread-5"]
     assert sorted(err.locks) == ["cache", "db"]
-    clause_2 = "RoutiluxWorker-2 (routine 'a', job 1f3e9a7b) holds 'cache' and waits for 'db'"
-    clause_5 = "RoutiluxWorker-5 (routine 'b', job 9c2a41d0) holds 'db' and waits for 'cache'"
+    clause_2 = "RoutiluxThread-2 (routine 'a', job 1f3e9a7b) holds 'cache' and waits for 'db'"
+    clause_5 = "RoutiluxThread-5 (routine 'b', job 9c2a41d0) holds 'db' and waits for 'cache'"
     first, second = (clause_2, clause_5) if w2.error is err else (clause_5, clause_2)
     with pytest.raises(DeadlockError, match=f"^{re.escape(f'{first}; {second}')}$"):
         raise err
-    step = next(s for s in err.cycle if s["thread_name"] == "RoutiluxWorker-2")
+    step = next(s for s in err.cycle if s["thread_name"] == "RoutiluxThread-2")
     assert step == {
-        "thread": w2.ident, "thread_name": "RoutiluxWorker-2", "routine": "a",
+        "thread": w2.ident, "thread_name": "RoutiluxThread-2", "routine": "a",
         "job_id": "1f3e9a7b-0001", "holds": "cache", "waits_for": "db",
     }  # fmt: skip
 

@@ -44,7 +44,7 @@ class Ev:
                  job: str | None = None, routine: str | None = "r", name: str | None = "in",
                  value: Any = None, detail: Any = None) -> TraceEvent:
         e = TraceEvent(len(self.events) + 1, T0 + round(t * 1e9), kind, thread,
-                       thread_name or f"RoutiluxWorker-{thread}", None, job, routine, name,
+                       thread_name or f"RoutiluxThread-{thread}", None, job, routine, name,
                        value, detail)
         self.events.append(e)
         return e
