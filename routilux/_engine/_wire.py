@@ -215,7 +215,7 @@ _local = threading.local()
 class _Collector:
     """Stands in for the runtime's worker while a remote logic runs: collects emits."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "__weakref__")  # a WorkerState holds its worker weakly
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str, dict[str, Any]]] = []
@@ -253,7 +253,8 @@ def _rebuild_worker_state(flow_id: str, worker_id: str, states: dict[str, Any]) 
     ws = WorkerState(flow_id, worker_id=worker_id)
     ws.routine_states.update(states)
     collector = getattr(_local, "collector", None)
-    ws.__dict__["_worker_ref"] = lambda: collector
+    if collector is not None:  # the running remote call's emits go to its collector
+        ws._bind_worker(collector)
     return ws
 
 
