@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from routilux import Flow, Routine, Runtime
+from routilux.trace import Tracer
 from routilux.activation_policies import immediate_policy
 from routilux_jupyter import Dashboard
 from routilux_jupyter._model import DashboardModel
@@ -107,11 +108,11 @@ def overhead(jobs: int, repeats: int, threads: int, work_iterations: int) -> dic
     }
 
 
-def fill(rt: Runtime, flow: Flow, events: int) -> None:
+def fill(rt: Runtime, flow: Flow, events: int, per_round: int = 2000) -> None:
     """Post jobs until the runtime's tracer holds at least ``events`` events."""
     i = 0
     while rt.tracer.last_seq < events:
-        for _ in range(2000):
+        for _ in range(per_round):
             rt.post(flow.flow_id, "work", "in", {"i": i})
             i += 1
         if not rt.wait_until_all_jobs_finished(timeout=600):
@@ -160,6 +161,47 @@ def refresh_cost(repeats: int, threads: int) -> dict[str, Any]:
         "model_ms": statistics.median(models),
         "encode_ms": statistics.median(encodes),
     }
+
+
+def tick_cost(events: int, batch: int, threads: int) -> dict[str, Any]:
+    """CPU ms of the pump's work with ``events`` in the trace: one refresh over all of them
+    (a dashboard attached to a long trace), then one steady tick over ``batch`` new ones.
+
+    The tracer is big enough to hold every event (no drops). The steady tick is what the
+    pump pays every 0.1 s; it should depend on the new events only, not on the trace size.
+    CPU time of this thread (``time.thread_time``), as ``Dashboard.cpu_s`` counts it.
+    """
+    flow = make_flow(20)
+    rt = Runtime(thread_pool_size=threads, trace=Tracer(capacity=events + 4 * batch))
+    try:
+        rt.exec(flow.flow_id)
+        dash = Dashboard(rt, start=False)
+        encode_only(dash)
+        fill(rt, flow, events - batch)
+        held = rt.tracer.last_seq
+        start = time.thread_time()
+        dash.refresh()
+        first_ms = (time.thread_time() - start) * 1e3
+        fill(rt, flow, held + batch, per_round=200)
+        new = rt.tracer.last_seq - held
+        start = time.thread_time()
+        dash.refresh()
+        tick_ms = (time.thread_time() - start) * 1e3
+        dash.close()
+        return {"events": rt.tracer.last_seq, "first_ms": first_ms, "first_events": held,
+                "tick_ms": tick_ms, "tick_events": new}
+    finally:
+        rt.shutdown()
+
+
+def tick_costs(sizes: list[int], batch: int = 10_000, threads: int = 4,
+               repeats: int = 3) -> list[dict[str, Any]]:
+    """``tick_cost`` at each trace size, medians of ``repeats`` (one run for >= 1M)."""
+    out = []
+    for size in sizes:
+        runs = [tick_cost(size, batch, threads) for _ in range(1 if size >= 1_000_000 else repeats)]
+        out.append({key: statistics.median(r[key] for r in runs) for key in runs[0]})
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
