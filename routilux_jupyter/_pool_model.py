@@ -11,9 +11,10 @@ pool size, exact at every instant) and keeps them bounded:
   threads and its last state, so no peak and no step is lost at the view's resolution (a
   flood changes the pool at every event: 100,000 samples in one refresh).
 - What was sent is kept (``kept``) until it leaves the window; past ``max_kept`` samples
-  the kept ones are thinned the same way, which at least halves them (a window holds at
-  most four per bucket). So memory and a reconnecting view's frame are bounded whatever
-  the trace size, and the static picture draws what the browser draws.
+  the kept ones are thinned the same way, in buckets of ``window_s / (max_kept / 8)``
+  (the view's pixel or coarser), which leaves about half of ``max_kept`` (four per
+  bucket at most). So memory and a reconnecting view's frame are bounded whatever the
+  trace size, and the static picture draws what the browser was sent.
 
 A runtime that does not trace has no events: its ``statistics()`` snapshots are the
 samples instead (``snapshot``), never mixed with a trace's (they would alias with
@@ -155,7 +156,10 @@ class PoolSeries:
         rows = [((p[0] - origin_ns) * 1e-9, p[2], p[1], p[3] or 0) for p in unsent]
         self.kept.extend(rows)
         if self.max_kept is not None and len(self.kept) > self.max_kept:
-            self.kept = deque(thin(list(self.kept), self.bucket_s, 0, 1, 2))
+            # Buckets of window / (max_kept / 8): at most four samples each, so a window's
+            # worth (plus the tick not yet pruned) comes to about half of max_kept.
+            bucket = max(self.bucket_s, self.window_s * 8 / self.max_kept)
+            self.kept = deque(thin(list(self.kept), bucket, 0, 1, 2))
         return rows
 
     def rows(self, origin_ns: int) -> list[Row]:
