@@ -38,6 +38,8 @@ class JobCounters:
         self.latencies: deque[tuple[float, float]] = deque(maxlen=MAX_LATENCIES)  # (t, s)
         self._finished_at: deque[tuple[float, int]] = deque()  # (t, finished jobs)
         self.last: dict[str, Any] = {}
+        self._p95_of: tuple[Any, ...] | None = None  # what the cached p95 was computed over
+        self._p95: float | None = None
 
     def finished(self, t: float, finished: int) -> None:
         """``statistics()``'s finished jobs (completed + failed + cancelled) at ``t``."""
@@ -71,10 +73,16 @@ class JobCounters:
             rate = done / last_t if last_t > 0 else 0.0
         horizon = now_s - window_s
         latencies = self.latencies
-        if latencies and latencies[0][0] >= horizon:  # all in the window: no filter in Python
+        whole = not latencies or latencies[0][0] >= horizon
+        key = (len(latencies), latencies[-1] if latencies else None, whole)
+        if key == self._p95_of:  # nothing new ended, nothing left the window: as before
+            latency = self._p95
+        elif whole:  # all in the window: no filter in Python
             latency = p95(map(_SECOND, latencies))
         else:
             latency = p95(v for t, v in latencies if t >= horizon)
+        if whole:
+            self._p95_of, self._p95 = key, latency
         self.last = {
             "posted": posted,
             "running": running,

@@ -88,9 +88,11 @@ class Dashboard:
     ``%unload_ext routilux_jupyter`` and interpreter exit stop it too.
 
     Guarantees: the pump sends at most one message per ``interval_s``; it reads only the
-    tracer by cursor (``read_rows(since)``, i.e. ``read`` as tuples) and ``statistics()``;
-    it holds the runtime weakly; an error in a tick shows as a red status line and is
-    logged, it never vanishes. ``cpu_s`` says what the ticks have cost the kernel.
+    tracer by cursor (``read_rows(since)``, i.e. ``read`` as tuples: only what is new) and
+    ``statistics()``, and folds at most ``MAX_TICK_EVENTS`` per tick, so a tick's cost is
+    bounded whatever the trace's size; it holds the runtime weakly; an error in a tick
+    shows as a red status line and is logged, it never vanishes. ``cpu_s`` says what the
+    ticks have cost the kernel (thread CPU time).
 
     Args:
         runtime: The ``routilux.Runtime`` to watch. With ``trace=True`` the timeline, locks
