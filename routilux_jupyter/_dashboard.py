@@ -131,7 +131,7 @@ class Dashboard:
         self._runtime_text = f"{runtime_label(runtime)}, tracing {tracing}"
         self.interval_s = float(interval_s)
         self._lock = threading.RLock()  # one tick, hello reply or action at a time
-        self._model = DashboardModel(window_s=window_s)
+        self._model = DashboardModel(window_s=window_s, live=True)
         self._cursor = 0
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None

@@ -125,6 +125,8 @@ class DashboardModel:
         max_samples: Pool samples kept before they are thinned per bucket (None: all, for
             a static report).
         max_decisions: Automatic-sizing decisions kept at most (None: all).
+        live: The live pump's model: a flood's pool samples are thinned as they are fed
+            (``PoolSeries.feed``), not only when a message is built.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class DashboardModel:
         max_bars: int = MAX_BARS,
         max_samples: int | None = MAX_KEPT_SAMPLES,
         max_decisions: int | None = MAX_DECISIONS,
+        live: bool = False,
     ) -> None:
         if not (isinstance(window_s, int | float) and window_s > 0):
             raise ValueError(f"window_s must be a number of seconds > 0, got {window_s!r}")
@@ -148,7 +151,7 @@ class DashboardModel:
         self._sent_t: float | None = None  # "t" of the last delta
         self.timeline = Timeline(max_bars, MIN_MERGE_GAP_S if merge_gap_s is None
                                  else merge_gap_s)
-        self.pool = PoolSeries(self.window_s, max_samples)
+        self.pool = PoolSeries(self.window_s, max_samples, thin_on_feed=live)
         self.locks = LockTable()
         self.findings = FindingList()
         self._counts = JobCounters()

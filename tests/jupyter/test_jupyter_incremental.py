@@ -157,3 +157,29 @@ def test_thin_keeps_first_peaks_and_last_of_each_bucket() -> None:
                                                (10, 4, 4), (20, 0, 0)]
     dense = [(k, k % 3, 0) for k in range(10)]  # one bucket: first, max queue, last
     assert thin(dense, 100, t=0, q=1, b=2) == [(0, 0, 0), (2, 2, 0), (9, 0, 0)]
+
+
+@pytest.mark.timeout(30)
+def test_the_live_model_thins_a_flood_as_it_folds_it() -> None:
+    # 20,000 queue changes 0.1 ms apart in one tick, folded in slices as the pump does:
+    # the live model holds a fifth of them (two of ten per 1 ms bucket); the message still
+    # has every bucket's peak and the last state, and a model fed the same without
+    # thinning on feed sends the same peak.
+    tracer = Tracer(capacity=50_000)
+    tracer.record_as(0, "pool.size", value=2, thread_name="MainThread", ts_ns=T0)
+    for n in range(20_000):
+        tracer.record_as(0, "task.queued", job_id=f"j{n}", routine="r", name="in",
+                         thread_name="MainThread", ts_ns=T0 + (n + 1) * 100_000)
+    live, plain = DashboardModel(window_s=4.0, live=True), DashboardModel(window_s=4.0)
+    held = []
+    for start in range(0, tracer.last_seq, 1_000):
+        rows = tracer.read_rows(start)[:1_000]
+        live.feed(rows)
+        plain.feed(rows)
+        held.append(len(live.pool.unsent))
+    assert max(held) <= MAX_MESSAGE_SAMPLES + 1_000 and held[-1] <= 20_001 // 4
+    assert len(plain.pool.unsent) == 20_001  # fed directly, every change waits for take()
+    sent, reference = live.delta()["samples"], plain.delta()["samples"]
+    assert sent[-1] == reference[-1] == [2.0, 20_000, 0, 2]
+    assert max(s[1] for s in sent) == max(s[1] for s in reference) == 20_000
+    assert len(sent) <= 4 * (4_000 * 2 / 4.0 + 1)  # at most four per bucket of 1 ms
