@@ -44,33 +44,13 @@ from routilux.trace import TraceEvent, task_spans
 from ._counters import JobCounters, p95
 from ._findings_model import FindingList, finding_of, notebook_for
 from ._lock_model import MAX_CAUSED_ROWS, MAX_LOCK_ROWS, LockRow, LockTable
-from ._pool_model import (
-    MAX_KEPT_SAMPLES,
-    MAX_MESSAGE_SAMPLES,
-    Decision,
-    PoolSeries,
-    decision_of,
-    message_rows,
-    thin,
-)
+from ._pool_model import (MAX_KEPT_SAMPLES, MAX_MESSAGE_SAMPLES, Decision, PoolSeries,
+                          decision_of, message_rows, thin)
 from ._timeline import BARRIER, BARRIER_LANE, LOCK, TASK, THREAD_LANE, Timeline
 
-__all__ = [
-    "BARRIER",
-    "BARRIER_LANE",
-    "LOCK",
-    "MAX_CAUSED_ROWS",
-    "MAX_LOCK_ROWS",
-    "MAX_MESSAGE_SAMPLES",
-    "MESSAGE_VERSION",
-    "TASK",
-    "THREAD_LANE",
-    "DashboardModel",
-    "Decision",
-    "ModelView",
-    "notebook_for",
-    "p95",
-]
+__all__ = ["BARRIER", "BARRIER_LANE", "LOCK", "MAX_CAUSED_ROWS", "MAX_LOCK_ROWS",
+           "MAX_MESSAGE_SAMPLES", "MESSAGE_VERSION", "TASK", "THREAD_LANE", "DashboardModel",
+           "Decision", "ModelView", "notebook_for", "p95"]
 
 MESSAGE_VERSION = 1  # "v" of every delta; bump when the browser side must change too
 WINDOW_S = 30.0  # seconds of history the live view keeps
