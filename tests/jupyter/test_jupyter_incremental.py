@@ -183,3 +183,30 @@ def test_the_live_model_thins_a_flood_as_it_folds_it() -> None:
     assert sent[-1] == reference[-1] == [2.0, 20_000, 0, 2]
     assert max(s[1] for s in sent) == max(s[1] for s in reference) == 20_000
     assert len(sent) <= 4 * (4_000 * 2 / 4.0 + 1)  # at most four per bucket of 1 ms
+
+
+@pytest.mark.timeout(30)
+def test_a_tick_of_many_tiny_bars_widens_the_merge_gap_so_messages_stay_small() -> None:
+    from routilux_jupyter._model import MAX_MESSAGE_BARS
+
+    # 32 lanes, each running 1 ms tasks with 1 ms between them, ticks of 0.1 s: 50 bars
+    # per lane per tick at the start-of-run gap (seconds seen / 4000, well below 1 ms).
+    tracer = Tracer(capacity=200_000)
+    model = DashboardModel(window_s=30.0, live=True)
+    sizes, cursor = [], 0
+    for tick in range(6):
+        for k in range(50):
+            for lane in range(32):
+                t0 = T0 + (tick * 100 + 2 * k) * 1_000_000 + lane * 1_000
+                for kind, ts in (("task.started", t0), ("task.finished", t0 + 1_000_000)):
+                    tracer.record_as(lane + 1, kind, job_id=f"{tick}.{k}.{lane}",
+                                     routine="r", name="in", ts_ns=ts,
+                                     thread_name=f"RoutiluxThread-{lane}")
+        cursor = _pump.fold_new_events(model, tracer, cursor, None)
+        sizes.append(len(model.delta()["bars"]))
+    assert sizes[0] > MAX_MESSAGE_BARS  # the first tick still carries every bar
+    assert all(n <= MAX_MESSAGE_BARS for n in sizes[1:]), sizes
+    assert model.merge_gap_s <= 30.0 / 4000  # never coarser than a full window's gap
+    # the lanes stay covered from their first start to their last finish
+    view = model.view()
+    assert {b[0] for b in view.bars} == set(range(32))
