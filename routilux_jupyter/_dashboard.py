@@ -20,34 +20,7 @@ Moving parts:
 - Readable without a kernel (#12): displayed, the dashboard publishes one output whose
   picture the cells renew (``_display.PictureOutput``).
 
-The ``_delta`` message (``v`` = ``_model.MESSAGE_VERSION``). Keys marked * are present only
-when they changed; lists of new items hold only what is new since the previous delta::
-
-    tick      int   increasing per message; a view ignores ticks it already has
-    v         int   format version (1)
-    reset     bool  true only in the {"type": "reset", "frame": ...} reply to a view's hello
-    t         float kernel time of this tick, seconds since the first timestamp seen
-    window_s  float seconds of history the view keeps
-    lanes     [[index, name, "thread" | "barrier"], ...]            new lanes
-    routines  [[index, routine id], ...]                             new routines (colours)
-    bars      [[lane, t0, t1, "task" | "lock" | "barrier", routine], ...]  closed since last
-    open      [[lane, t0, kind, routine], ...]                       every bar open now
-    samples   [[t, queued, busy, pool_size], ...]   new routilux.trace.pool_series samples
-    decisions* [[t, action, old, new, reason], ...]  new pool.autosize decisions inside the
-              window, at most _model.MAX_MESSAGE_DECISIONS (the reset frame: all kept)
-    auto*     bool | null   sizing is automatic now (null: it never was)
-    auto_reason* str | null the controller's latest reason while automatic
-    counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
-    dropped   int   trace events lost (tracer overflow)
-    locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked,
-                [[routine, site, caused_total_s, caused_max_s, holds], ...]], ...]
-              holder/waiters as of the last event; the last list charges the waiting to
-              the holders, biggest first (at most _model.MAX_CAUSED_ROWS)
-    findings* [{kind, severity, title, evidence?, fix?, notebook}, ...]   the whole list
-    status    str   "live", "stopped", "runtime shut down", ...
-    error     str | null   shown as a red status line
-    tracing   bool  false when the runtime records no trace (counters only)
-    pool      {size, threads, busy, idle, queued}
+The ``_delta`` message's format: ``_widgets``' module docstring (and docs/jupyter.md).
 """
 
 from __future__ import annotations

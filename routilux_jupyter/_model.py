@@ -23,7 +23,7 @@ By default the merge gap follows the time shown, ``min(window_s, seconds seen so
 4000``: well below one pixel of a view that shows that much time, so merging never hides
 what could be seen (a short run, zoomed to fill the width, keeps its fine detail), unless
 a message would carry more than ``MAX_MESSAGE_BARS`` bars: then the gap widens, at most to
-a full window's (``_bound_bars``), so messages stay small.
+a full window's (``Timeline.bound_bars``), so messages stay small.
 
 Automatic sizing: whether it is on now, and the controller's latest reason (holds included,
 which are not traced), come from ``statistics()`` (``set_auto``); a trace alone tells it
@@ -48,10 +48,11 @@ from ._findings_model import FindingList, finding_of, notebook_for
 from ._lock_model import MAX_CAUSED_ROWS, MAX_LOCK_ROWS, LockRow, LockTable
 from ._pool_model import (MAX_KEPT_SAMPLES, MAX_MESSAGE_SAMPLES, Decision, PoolSeries,
                           decision_of, message_rows, thin)
-from ._timeline import BARRIER, BARRIER_LANE, LOCK, TASK, THREAD_LANE, Timeline
+from ._timeline import (BARRIER, BARRIER_LANE, LOCK, MAX_MESSAGE_BARS, MERGE_DIVISOR,
+                        MIN_MERGE_GAP_S, TASK, THREAD_LANE, Timeline)
 
 __all__ = ["BARRIER", "BARRIER_LANE", "LOCK", "MAX_CAUSED_ROWS", "MAX_LOCK_ROWS",
-           "MAX_MESSAGE_SAMPLES", "MESSAGE_VERSION", "TASK", "THREAD_LANE", "DashboardModel",
+           "MAX_MESSAGE_BARS", "MAX_MESSAGE_SAMPLES", "MERGE_DIVISOR", "MIN_MERGE_GAP_S", "MESSAGE_VERSION", "TASK", "THREAD_LANE", "DashboardModel",
            "Decision", "ModelView", "notebook_for", "p95"]
 
 MESSAGE_VERSION = 1  # "v" of every delta; bump when the browser side must change too
@@ -59,9 +60,6 @@ WINDOW_S = 30.0  # seconds of history the live view keeps
 MAX_BARS = 6_000  # closed bars kept, whatever the window
 MAX_DECISIONS = 200  # pool.autosize decisions kept live (those inside the window)
 MAX_MESSAGE_DECISIONS = 20  # new decisions per message at most, the newest
-MERGE_DIVISOR = 4_000  # merge gap = seconds shown / MERGE_DIVISOR
-MIN_MERGE_GAP_S = 20e-6  # seconds; closer bars merge even at the very start
-MAX_MESSAGE_BARS = 1_000  # closed bars per message before the merge gap is widened
 _DIGITS = 5  # decimals of seconds in messages (10 microseconds)
 _NUMBER = (int, float)
 # Kinds feed() passes over: the pool series counts task.queued; task.error is followed by
@@ -125,7 +123,6 @@ class DashboardModel:
             raise ValueError(f"window_s must be a number of seconds > 0, got {window_s!r}")
         self.window_s = float(window_s)
         self.fixed_gap_s = merge_gap_s
-        self._gap_floor_s = 0.0  # raised by a message with too many bars (_bound_bars)
         self.origin_ns: int | None = None
         self.last_seq = 0
         self.last_ts_ns: int | None = None
@@ -281,22 +278,7 @@ class DashboardModel:
 
     def _adapt_gap(self, newest_ns: int) -> None:
         seen_s = max(self._last_t or 0.0, (newest_ns - (self.origin_ns or newest_ns)) * 1e-9)
-        self.timeline.merge_gap_s = max(MIN_MERGE_GAP_S, self._gap_floor_s,
-                                        min(self.window_s, seen_s) / MERGE_DIVISOR)
-
-    def _bound_bars(self, bars: list[list[Any]]) -> None:
-        """A message with more than ``MAX_MESSAGE_BARS`` closed bars widens the adaptive
-        merge gap for what follows: to the gap at which its lanes, over the time it spans,
-        hold at most that many (bars further apart than the gap), capped at a full
-        window's gap. Early in a run, zoomed to fill the width, 32 lanes of 1 ms tasks
-        made ~2,400 bars a tick, and walking, rounding and encoding them was most of the
-        pump's cost."""
-        if len(bars) <= MAX_MESSAGE_BARS or self.fixed_gap_s is not None:
-            return
-        span = max(b[2] for b in bars) - min(b[1] for b in bars)
-        lanes = len({b[0] for b in bars})
-        self._gap_floor_s = min(self.window_s / MERGE_DIVISOR,
-                                max(self._gap_floor_s, span * lanes / MAX_MESSAGE_BARS))
+        self.timeline.adapt_gap(min(self.window_s, seen_s))
 
     def _other(self, ev: Sequence[Any], kind: str, t: float) -> None:
         """The rarer kinds: locks, barriers, deadlocks, findings, automatic sizing."""
@@ -392,7 +374,7 @@ class DashboardModel:
     def delta(self, now_ns: int | None = None, stats: Any = None, **extra: Any) -> dict[str, Any]:
         """The message for the browser: what changed since the previous delta.
 
-        See the module docstring of ``_dashboard`` for the format. Consumes the pending
+        See the module docstring of ``_widgets`` for the format. Consumes the pending
         bars, samples, lanes and routines; ``extra`` keys are added as they are. Its size
         is bounded by what changed (samples thinned per bucket past MAX_MESSAGE_SAMPLES).
         """
@@ -401,7 +383,8 @@ class DashboardModel:
         msg = self._head(now_s, False)
         self._sent_t = msg["t"]
         msg["lanes"], msg["routines"], msg["bars"] = self.timeline.take()
-        self._bound_bars(msg["bars"])
+        if self.fixed_gap_s is None:
+            self.timeline.bound_bars(msg["bars"], self.window_s)
         msg["open"] = self.timeline.open_bars()
         msg["samples"] = message_rows(self.pool.take(self.origin_ns or 0))
         msg["counters"] = dict(self.compute_counters(now_s, stats))

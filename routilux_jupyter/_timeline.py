@@ -22,11 +22,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-__all__ = ["BARRIER", "BARRIER_LANE", "LOCK", "TASK", "THREAD_LANE", "Timeline"]
+__all__ = ["BARRIER", "BARRIER_LANE", "LOCK", "MAX_MESSAGE_BARS", "MERGE_DIVISOR",
+           "MIN_MERGE_GAP_S", "TASK", "THREAD_LANE", "Timeline"]
 
 TASK, LOCK, BARRIER = "task", "lock", "barrier"
 THREAD_LANE, BARRIER_LANE = "thread", "barrier"
 MAX_OPEN_PER_LANE = 64  # open tasks kept per lane (nested calls); older ones were dropped
+MERGE_DIVISOR = 4_000  # adaptive merge gap = seconds shown / MERGE_DIVISOR
+MIN_MERGE_GAP_S = 20e-6  # seconds; closer bars merge even at the very start
+MAX_MESSAGE_BARS = 1_000  # closed bars per message before the merge gap is widened
 _DIGITS = 5
 
 
@@ -44,6 +48,7 @@ class Timeline:
 
     def __init__(self, max_bars: int, merge_gap_s: float) -> None:
         self.merge_gap_s = merge_gap_s
+        self.gap_floor_s = 0.0  # raised by a message with too many bars (bound_bars)
         self.lane_names: list[str] = []
         self.lane_types: list[str] = []
         self.lane_by_ident: dict[Any, int] = {}
@@ -87,6 +92,25 @@ class Timeline:
             self.routines.append("?" if routine is None else str(routine))
             self.new_routines.append(index)
         return index
+
+    def adapt_gap(self, shown_s: float) -> None:
+        """The adaptive merge gap for a view showing ``shown_s`` seconds: a quarter pixel
+        of a 1000-pixel view, or the floor a crowded message set (``bound_bars``)."""
+        self.merge_gap_s = max(MIN_MERGE_GAP_S, self.gap_floor_s, shown_s / MERGE_DIVISOR)
+
+    def bound_bars(self, bars: list[list[Any]], window_s: float) -> None:
+        """A message with more than ``MAX_MESSAGE_BARS`` closed bars raises the adaptive
+        gap's floor for what follows: to the gap at which its lanes, over the time it
+        spans, hold at most that many (bars further apart than the gap), capped at a full
+        window's gap. Early in a run, zoomed to fill the width, 32 lanes of 1 ms tasks
+        made ~2,400 bars a tick, and walking, rounding and encoding them was most of the
+        pump's cost."""
+        if len(bars) <= MAX_MESSAGE_BARS:
+            return
+        span = max(b[2] for b in bars) - min(b[1] for b in bars)
+        lanes = len({b[0] for b in bars})
+        self.gap_floor_s = min(window_s / MERGE_DIVISOR,
+                               max(self.gap_floor_s, span * lanes / MAX_MESSAGE_BARS))
 
     def open_task(self, lane: int, t0: float, routine: int, job: Any) -> None:
         stack = self.open_tasks.get(lane)
