@@ -164,6 +164,7 @@ def run_routilux(w: Workload, pool: int, jobs: int, variant: str, timeout: float
         rt.wait_until_all_jobs_finished(timeout=timeout)
         if variant == "routilux-dash":
             dash, extra["reader"] = _start_dashboard(rt)
+        dash_cpu = getattr(dash, "cpu_s", 0.0)  # the pump thread's CPU so far (thread_time)
         gc.collect()
         rss_before = current_rss_mb()
         # The run keeps no JobContext alive (a TPE chain keeps no Future either): one shared
@@ -188,6 +189,7 @@ def run_routilux(w: Workload, pool: int, jobs: int, variant: str, timeout: float
         elapsed = time.perf_counter() - start
         if dash is not None:
             extra["dashboard_updates"] = getattr(dash, "updates_sent", getattr(dash, "ticks", 0))
+            extra["dashboard_cpu_share"] = (getattr(dash, "cpu_s", 0.0) - dash_cpu) / elapsed
         stats = rt.statistics()
         extra["trace_dropped"] = stats.trace_dropped
     finally:

@@ -6,8 +6,9 @@ Moving parts:
   ``runtime.resize``, a "Diagnose" button) and the live view, an ``anywidget.AnyWidget``
   whose ``_esm`` (``_widget.js``) draws on ``<canvas>`` in the browser.
 - One daemon pump thread per dashboard ticks at most every ``interval_s`` (0.1 s): it reads
-  ``tracer.read_rows(since)`` (``read`` as tuples) and ``runtime.statistics()``, feeds
-  ``_model.DashboardModel`` and
+  the events new since its last tick (``tracer.read_rows(since)``) and
+  ``runtime.statistics()``, folds them into ``_model.DashboardModel`` in bounded time
+  (``_pump``: at most ``MAX_TICK_EVENTS`` per tick, in slices that hand the GIL over) and
   sets the view's single ``_delta`` trait inside ``hold_sync()``: one comm message per tick.
   Charts are never rendered in the kernel on the live path (matplotlib would compete for
   the GIL with the runtime being measured) and no ``Output`` widget is used (not safe
@@ -16,193 +17,36 @@ Moving parts:
   ``%unload_ext routilux_jupyter``, interpreter exit (atexit) and when the runtime shuts
   down or is garbage-collected. An exception in a tick turns the view's status line red and
   is logged to ``logging.getLogger("routilux_jupyter")``; the pump keeps going.
-- Readable without a kernel (#12): displayed (``_ipython_display_``), the dashboard
-  publishes one output under its own ``display_id`` whose bundle carries, beside the widget
-  view, a PNG of ``snapshot()`` and a plain-text line. ``refresh()``, ``snapshot()``,
-  ``stop()`` and ``close()`` called from the kernel's main thread (a cell) update that
-  output, so a saved or rendered notebook (nbconvert, GitHub, nbviewer) shows the latest
-  picture; ``close()`` leaves the picture only, as the live view is gone. The pump never
-  renders it (the kernel would pay for a matplotlib frame ten times a second), and an
-  update from another thread would belong to no cell.
+- Readable without a kernel (#12): displayed, the dashboard publishes one output whose
+  picture the cells renew (``_display.PictureOutput``).
 
-The ``_delta`` message (``v`` = ``_model.MESSAGE_VERSION``). Keys marked * are present only
-when they changed; lists of new items hold only what is new since the previous delta::
-
-    tick      int   increasing per message; a view ignores ticks it already has
-    v         int   format version (1)
-    reset     bool  true only in the {"type": "reset", "frame": ...} reply to a view's hello
-    t         float kernel time of this tick, seconds since the first timestamp seen
-    window_s  float seconds of history the view keeps
-    lanes     [[index, name, "thread" | "barrier"], ...]            new lanes
-    routines  [[index, routine id], ...]                             new routines (colours)
-    bars      [[lane, t0, t1, "task" | "lock" | "barrier", routine], ...]  closed since last
-    open      [[lane, t0, kind, routine], ...]                       every bar open now
-    samples   [[t, queued, busy, pool_size], ...]   new routilux.trace.pool_series samples
-    decisions* [[t, action, old, new, reason], ...]  new pool.autosize decisions inside the
-              window, at most _model.MAX_MESSAGE_DECISIONS (the reset frame: all kept)
-    auto*     bool | null   sizing is automatic now (null: it never was)
-    auto_reason* str | null the controller's latest reason while automatic
-    counters  {posted, running, completed, failed, jobs_per_s, p95_latency_s}
-    dropped   int   trace events lost (tracer overflow)
-    locks*    [[name, waits, total_wait_s, max_wait_s, holder, [waiters], deadlocked,
-                [[routine, site, caused_total_s, caused_max_s, holds], ...]], ...]
-              holder/waiters as of the last event; the last list charges the waiting to
-              the holders, biggest first (at most _model.MAX_CAUSED_ROWS)
-    findings* [{kind, severity, title, evidence?, fix?, notebook}, ...]   the whole list
-    status    str   "live", "stopped", "runtime shut down", ...
-    error     str | null   shown as a red status line
-    tracing   bool  false when the runtime records no trace (counters only)
-    pool      {size, threads, busy, idle, queued}
+The ``_delta`` message's format: ``_widgets``' module docstring (and docs/jupyter.md).
 """
 
 from __future__ import annotations
 
-import atexit
-import importlib
-import itertools
 import logging
 import threading
 import time
 import weakref
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
 
 from routilux import Runtime
 
+from . import _pump
+from ._display import PictureOutput, html_escape, one_line, runtime_label
 from ._model import DashboardModel
+from ._pump import JOIN_TIMEOUT_S, MAX_TICK_EVENTS, PUMP_INTERVAL_S, dashboards, stop_all
+from ._widgets import REQUIREMENTS, live_view_class, require
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Dashboard", "dashboards", "stop_all"]
+__all__ = ["REQUIREMENTS", "Dashboard", "dashboards", "require", "stop_all"]
 
 logger = logging.getLogger("routilux_jupyter")
 
-PUMP_INTERVAL_S = 0.1  # seconds between ticks: at most 10 messages a second
-JOIN_TIMEOUT_S = 2.0  # seconds close() waits for the pump thread
 ERROR_SHOWN_S = 10.0  # seconds a failed slider/button action stays in the status line
-REQUIREMENTS = {"ipywidgets": "8.1", "anywidget": "0.9"}  # minimum versions (pyproject)
-
-_serial = itertools.count(1)
-_open: weakref.WeakValueDictionary[int, Dashboard] = weakref.WeakValueDictionary()
-_atexit_registered = False
-_live_view_class: Any = None
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split("."):
-        digits = "".join(itertools.takewhile(str.isdigit, piece))
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-def require(module: str) -> Any:
-    """Import a widget dependency, or raise ImportError naming it and its minimum version."""
-    minimum = REQUIREMENTS[module]
-    hint = (
-        f"install it with: pip install '{module}>={minimum}' (or pip install 'routilux[jupyter]')"
-    )
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"the routilux dashboard needs {module}>={minimum}, which is not installed; {hint}"
-        ) from exc
-    if mod is None:  # a test (or a user) blocked it in sys.modules
-        raise ImportError(
-            f"the routilux dashboard needs {module}>={minimum}, which is not installed; {hint}"
-        )
-    version = getattr(mod, "__version__", "0")
-    if _version_tuple(version) < _version_tuple(minimum):
-        raise ImportError(
-            f"the routilux dashboard needs {module}>={minimum}, but {module} {version} is "
-            f"installed; {hint}"
-        )
-    return mod
-
-
-def _read_asset(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-def live_view_class() -> Any:
-    """The ``anywidget.AnyWidget`` subclass that draws the live view (built on first use)."""
-    global _live_view_class
-    if _live_view_class is None:
-        require("ipywidgets")
-        anywidget = require("anywidget")
-        import traitlets
-
-        class LiveView(anywidget.AnyWidget):  # type: ignore[misc, name-defined]
-            """Canvas view of a Dashboard; state arrives as ``_delta`` messages."""
-
-            _esm = _read_asset("_widget.js")
-            _css = _read_asset("_widget.css")
-            _delta = traitlets.Dict().tag(sync=True)
-
-        LiveView.__module__ = __name__
-        _live_view_class = LiveView
-    return _live_view_class
-
-
-def dashboards() -> list[Dashboard]:
-    """Dashboards not yet closed, oldest first (``%routilux monitor`` adds one each time)."""
-    return [dash for _, dash in sorted(_open.items())]
-
-
-def stop_all(timeout: float = JOIN_TIMEOUT_S) -> None:
-    """Stop every dashboard's pump (their last picture stays); used by ``%unload_ext``."""
-    for dash in dashboards():
-        dash.stop(timeout)
-
-
-def _stop_all_at_exit() -> None:
-    # Interpreter exit: stop the pumps, say nothing to a frontend that may be gone.
-    for dash in dashboards():
-        dash.stop(timeout=0.5, notify=False)
-
-
-def _pump(dash_ref: weakref.ref[Dashboard], stop: threading.Event, interval_s: float) -> None:
-    """The pump thread: one tick per interval until stopped or there is nothing to watch.
-
-    Holds the dashboard only weakly between ticks, so a dropped dashboard ends it.
-    """
-    while not stop.wait(interval_s):
-        dash = dash_ref()
-        if dash is None:
-            return
-        keep_going = dash.refresh_quietly()
-        del dash
-        if not keep_going:
-            return
-
-
-def _runtime_label(runtime: Runtime) -> str:
-    """How the title names a runtime: its notebook variable, else the flows it runs."""
-    name = None
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    if shell is not None:
-        names = sorted(k for k, v in list(shell.user_ns.items())
-                       if v is runtime and not k.startswith("_"))
-        name = names[0] if names else None
-    flows: list[str] = []
-    for job in runtime.list_jobs():
-        if job.flow_id not in flows:
-            flows.append(job.flow_id)
-            if len(flows) > 3:
-                break
-    shown = ", ".join(flows[:3]) + (", ..." if len(flows) > 3 else "")
-    if name is not None:
-        return f"{name} (flows {shown})" if flows else name
-    return f"Runtime running {shown}" if flows else "Runtime (no flow posted yet)"
 
 
 class Dashboard:
@@ -217,9 +61,11 @@ class Dashboard:
     ``%unload_ext routilux_jupyter`` and interpreter exit stop it too.
 
     Guarantees: the pump sends at most one message per ``interval_s``; it reads only the
-    tracer by cursor (``read_rows(since)``, i.e. ``read`` as tuples) and ``statistics()``;
-    it holds the runtime weakly; an error in a tick shows as a red status line and is
-    logged, it never vanishes. ``cpu_s`` says what the ticks have cost the kernel.
+    tracer by cursor (``read_rows(since)``, i.e. ``read`` as tuples: only what is new) and
+    ``statistics()``, and folds at most ``MAX_TICK_EVENTS`` per tick, so a tick's cost is
+    bounded whatever the trace's size; it holds the runtime weakly; an error in a tick
+    shows as a red status line and is logged, it never vanishes. ``cpu_s`` says what the
+    ticks have cost the kernel (thread CPU time).
 
     Args:
         runtime: The ``routilux.Runtime`` to watch. With ``trace=True`` the timeline, locks
@@ -252,13 +98,13 @@ class Dashboard:
             raise ValueError(f"window_s must be between 1 and 3600 seconds, got {window_s!r}")
         widgets = require("ipywidgets")
         view_class = live_view_class()
-        self._serial = next(_serial)
+        self._serial = next(_pump.serial)
         self._runtime_ref: weakref.ref[Runtime] = weakref.ref(runtime)
         tracing = "on" if runtime.tracer is not None else "off"
-        self._runtime_text = f"{_runtime_label(runtime)}, tracing {tracing}"
+        self._runtime_text = f"{runtime_label(runtime)}, tracing {tracing}"
         self.interval_s = float(interval_s)
         self._lock = threading.RLock()  # one tick, hello reply or action at a time
-        self._model = DashboardModel(window_s=window_s)
+        self._model = DashboardModel(window_s=window_s, live=True)
         self._cursor = 0
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -272,8 +118,6 @@ class Dashboard:
         self._action_error: tuple[str, float] | None = None
         self._logged: set[str] = set()
         self._extra: dict[str, Any] = {"status": "starting", "error": None}
-        self._display_id = f"routilux-dashboard-{self._serial}-{id(self):x}"
-        self._displayed = False  # published under _display_id: keep that output's picture
         self.updates_sent = 0
         """Messages sent to the view so far (one per tick)."""
         self.cpu_s = 0.0
@@ -304,18 +148,19 @@ class Dashboard:
         )
         self._button.on_click(self._on_diagnose)
         title = widgets.HTML(
-            f"<b>routilux</b> &nbsp;<code>{_html_escape(self._runtime_text)}</code>",
+            f"<b>routilux</b> &nbsp;<code>{html_escape(self._runtime_text)}</code>",
             layout=widgets.Layout(margin="0 24px 0 0"),
         )
         header = widgets.HBox([title, self._slider, self._button])
         self.widget = widgets.VBox([header, self._view])
         """The ipywidgets layout (display this, or the dashboard itself)."""
+        self._output = PictureOutput(f"routilux-dashboard-{self._serial}-{id(self):x}",
+                                     self._runtime_text, self.widget, self._figure)
 
-        _open[self._serial] = self
-        _register_atexit()
+        _pump.register(self, self._serial)
         if start:
             self.start()  # its first tick comes after interval_s: show something now
-        self.refresh_quietly()
+        self.pump_tick()
 
     # -- public --------------------------------------------------------------------------
 
@@ -342,7 +187,7 @@ class Dashboard:
             return
         self._stop_event.clear()
         self._thread = threading.Thread(
-            target=_pump,
+            target=_pump.run_pump,
             args=(weakref.ref(self), self._stop_event, self.interval_s),
             name=f"routilux-dashboard-{self._serial}",
             daemon=True,
@@ -371,6 +216,11 @@ class Dashboard:
         """
         return self._tick(raise_errors=False)
 
+    def pump_tick(self) -> bool:
+        """``refresh_quietly`` folding at most ``MAX_TICK_EVENTS`` new events: the pump's
+        tick, bounded in time whatever the backlog (the rest waits for the next tick)."""
+        return self._tick(raise_errors=False, budget=MAX_TICK_EVENTS)
+
     def diagnose(self) -> list[Any]:
         """Run ``routilux.diagnostics.diagnose`` on the runtime; show and return its findings."""
         from ._findings import finding_dicts, run_diagnose
@@ -391,13 +241,16 @@ class Dashboard:
 
         Built with ``matplotlib.figure.Figure`` (no pyplot state), so it is safe anywhere.
         """
+        fig = self._figure()
+        self._update_display(fig)
+        return fig
+
+    def _figure(self) -> Figure:
         from ._charts import dashboard_figure
 
         with self._lock:
             view = self._model.view(time.monotonic_ns(), self._last_stats)
-        fig = dashboard_figure(view, title=f"routilux: {self._runtime_text}")
-        self._update_display(fig)
-        return fig
+        return dashboard_figure(view, title=f"routilux: {self._runtime_text}")
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S, notify: bool = True) -> None:
         """Stop the pump; the view keeps its last picture and says "stopped".
@@ -427,7 +280,7 @@ class Dashboard:
             if self._closed:
                 return
             self._closed = True
-        _open.pop(self._serial, None)
+        _pump.unregister(self._serial)
         self._update_display(live=False)  # the live view goes: its last picture stays
         for widget in (self.widget, self._view, self._slider, self._button):
             widget.close()
@@ -438,57 +291,15 @@ class Dashboard:
         A frontend with widgets draws the live view; one without (nbconvert, GitHub,
         nbviewer, a notebook opened with no kernel) shows the picture.
         """
-        return self._bundle(live=not self._closed)
+        return self._output.bundle(live=not self._closed)
 
     def _ipython_display_(self) -> None:
         """Publish the bundle under this dashboard's display id, so it can be updated."""
-        from IPython.display import display
-
-        display(self._bundle(live=not self._closed), raw=True, display_id=self._display_id)
-        self._displayed = True
-
-    def _bundle(self, live: bool, fig: Figure | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        if live:
-            data.update(self.widget._repr_mimebundle_())
-        state = "live in Jupyter with ipywidgets" if live else "closed; its last picture"
-        data["text/plain"] = (
-            f"routilux dashboard ({self._runtime_text}); {state}; "
-            f"dashboard.snapshot() gives a static figure"
-        )
-        try:
-            picture = self._picture_png(fig)
-        except Exception as exc:  # noqa: BLE001 - a repr: IPython would hide it, so log it
-            logger.exception("routilux_jupyter: could not draw the dashboard's picture")
-            data["text/plain"] += f" (no picture: {type(exc).__name__}: {_one_line(exc)})"
-        else:
-            data["image/png"] = picture
-        return data
-
-    def _picture_png(self, fig: Figure | None = None) -> str:
-        """``snapshot()`` (or the figure given) as base64 PNG text, as a bundle holds it."""
-        import base64
-
-        from ._charts import dashboard_figure, figure_png
-
-        if fig is None:
-            with self._lock:
-                view = self._model.view(time.monotonic_ns(), self._last_stats)
-            fig = dashboard_figure(view, title=f"routilux: {self._runtime_text}")
-        return base64.b64encode(figure_png(fig)).decode("ascii")
+        self._output.publish(live=not self._closed)
 
     def _update_display(self, fig: Figure | None = None, *, live: bool | None = None) -> None:
         """Renew the published output's picture (only from a cell: the main thread)."""
-        if not self._displayed or threading.current_thread() is not threading.main_thread():
-            return
-        try:
-            from IPython.display import update_display
-
-            live = not self._closed if live is None else live
-            update_display(self._bundle(live=live, fig=fig), raw=True,
-                           display_id=self._display_id)
-        except Exception:
-            logger.exception("routilux_jupyter: could not update the dashboard's output")
+        self._output.update(live=not self._closed if live is None else live, fig=fig)
 
     def __enter__(self) -> Self:
         return self
@@ -530,16 +341,16 @@ class Dashboard:
             self._action_error = None
         return None
 
-    def _tick(self, raise_errors: bool) -> bool:
+    def _tick(self, raise_errors: bool, budget: int | None = None) -> bool:
         """Read, aggregate, send. Returns whether the pump should keep going."""
         with self._lock:
             start = time.thread_time()
             try:
-                return self._tick_locked(raise_errors)
+                return self._tick_locked(raise_errors, budget)
             finally:
                 self.cpu_s += time.thread_time() - start
 
-    def _tick_locked(self, raise_errors: bool) -> bool:
+    def _tick_locked(self, raise_errors: bool, budget: int | None) -> bool:
         with self._lock:
             if self._closed or self._finished:
                 return False
@@ -550,7 +361,7 @@ class Dashboard:
                 self._send_quietly(self._model.note(**self._extra))
                 return False
             try:
-                msg, shut_down = self._build_delta(runtime)
+                msg, shut_down = self._build_delta(runtime, budget)
                 self._send(msg)
             except Exception as exc:
                 text = f"dashboard refresh failed: {type(exc).__name__}: {exc}"
@@ -570,15 +381,14 @@ class Dashboard:
                 self._finished = True
             return not shut_down
 
-    def _build_delta(self, runtime: Runtime) -> tuple[dict[str, Any], bool]:
+    def _build_delta(self, runtime: Runtime, budget: int | None,
+                     ) -> tuple[dict[str, Any], bool]:
         tracer = runtime.tracer
-        events = _read(tracer, self._cursor) if tracer is not None else []
-        if events:
-            self._cursor = events[-1][0]  # seq
+        model = self._model
+        if tracer is not None:
+            self._cursor = _pump.fold_new_events(model, tracer, self._cursor, budget)
         stats = runtime.statistics()
         now_ns = time.monotonic_ns()
-        model = self._model
-        model.feed(events)
         model.dropped = stats.trace_dropped
         finished = stats.completed + stats.failed + stats.cancelled
         model.add_sample(now_ns, stats.queued, stats.busy, stats.pool_size, finished)
@@ -666,7 +476,7 @@ class Dashboard:
         try:
             findings = self.diagnose()
         except Exception as exc:  # noqa: BLE001 - a widget callback: show it, IPython would hide it
-            self._show_action_error(f"diagnose failed: {_one_line(exc)}")
+            self._show_action_error(f"diagnose failed: {one_line(exc)}")
             return
         with self._lock:
             self._action_error = None
@@ -684,26 +494,3 @@ class Dashboard:
             self._extra["error"] = text
             if not self._closed:
                 self._send(self._model.note(**self._extra))
-
-
-def _read(tracer: Any, since: int) -> list[Any]:
-    """Events after ``since``: plain tuples from ``read_rows`` (several times cheaper than
-    building a ``TraceEvent`` each, which matters at 100,000 events a second), or
-    ``read`` on a tracer without it."""
-    read_rows = getattr(tracer, "read_rows", None)
-    return read_rows(since) if read_rows is not None else tracer.read(since)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _register_atexit() -> None:
-    global _atexit_registered
-    if not _atexit_registered:
-        atexit.register(_stop_all_at_exit)
-        _atexit_registered = True

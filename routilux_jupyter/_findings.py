@@ -11,7 +11,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
-from ._model import notebook_for
+from ._findings_model import notebook_for
 
 __all__ = [
     "DIAGNOSTICS_MISSING",

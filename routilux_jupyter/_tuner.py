@@ -37,7 +37,7 @@ from routilux import Runtime
 from routilux.tuning import Recommendation, Simulation, SweepProgress, recommend, simulate, sweep
 
 from ._charts import figure_png
-from ._dashboard import require
+from ._widgets import require
 
 if TYPE_CHECKING:
     import pandas

@@ -159,7 +159,7 @@ def test_sizing_decisions_show_their_reason_on_hover(
 
     from playwright.sync_api import sync_playwright
 
-    from routilux_jupyter._dashboard import _read_asset
+    from routilux_jupyter._widgets import _read_asset
     from tests.browser._lab import CHROMIUM_ARGS
 
     source = _read_asset("_widget.js").replace("export default { render };",

@@ -23,7 +23,7 @@ pytest.importorskip("anywidget")
 import routilux_jupyter
 from routilux import Runtime
 from routilux.trace import Tracer
-from routilux_jupyter import Dashboard, _dashboard
+from routilux_jupyter import Dashboard, _widgets
 
 pytestmark = pytest.mark.usefixtures("close_dashboards")
 
@@ -350,9 +350,9 @@ def test_bad_arguments(runtime: Runtime, kwargs: dict, error: type, match: str) 
 def test_missing_widget_package_names_it_and_its_minimum_version(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, module: str
 ) -> None:
-    monkeypatch.setattr(_dashboard, "_live_view_class", None)
+    monkeypatch.setattr(_widgets, "_live_view_class", None)
     monkeypatch.setitem(sys.modules, module, None)
-    minimum = _dashboard.REQUIREMENTS[module]
+    minimum = _widgets.REQUIREMENTS[module]
     with pytest.raises(ImportError, match=rf"needs {module}>={minimum}, which is not installed"):
         Dashboard(runtime)
 
@@ -361,7 +361,7 @@ def test_missing_widget_package_names_it_and_its_minimum_version(
 def test_too_old_widget_package_is_refused(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_dashboard, "_live_view_class", None)
+    monkeypatch.setattr(_widgets, "_live_view_class", None)
     monkeypatch.setitem(sys.modules, "anywidget", types.SimpleNamespace(__version__="0.8.4"))
     with pytest.raises(ImportError, match=r"needs anywidget>=0\.9, but anywidget 0\.8\.4 is"):
         Dashboard(runtime)

@@ -184,10 +184,10 @@ def test_monitor_again_replaces_the_previous_dashboard(ip: Any) -> None:
 def test_monitor_without_widgets_is_one_usage_line(
     ip: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from routilux_jupyter import _dashboard
+    from routilux_jupyter import _widgets
 
     ip.user_ns["rt"] = Runtime(thread_pool_size=2, trace=True)
-    monkeypatch.setattr(_dashboard, "_live_view_class", None)
+    monkeypatch.setattr(_widgets, "_live_view_class", None)
     monkeypatch.setitem(sys.modules, "anywidget", None)
     with pytest.raises(UsageError, match=r"needs anywidget>=0\.9, which is not installed"):
         magic(ip, "monitor rt")
