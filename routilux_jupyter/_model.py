@@ -198,6 +198,7 @@ class DashboardModel:
         lane_by_ident, lane_names = tl.lane_by_ident, tl.lane_names
         routine_index, open_tasks = tl.routine_index, tl.open_tasks
         merge_task = tl.mergeable[TASK]
+        barrier_lanes, open_barriers = tl.barrier_lanes, tl.open_barriers
         gap = tl.merge_gap_s
         latencies = self._counts.latencies
         skip = _SKIP
@@ -245,6 +246,10 @@ class DashboardModel:
                     tl.close(lane, t0, t, TASK, r)
             elif kind in skip:
                 continue
+            elif kind == "barrier.wait":  # a fan-in's items: one opens the barrier's bar
+                lane = barrier_lanes.get(ev[7])
+                if lane is None or lane not in open_barriers:
+                    self._other(ev, kind, (ev[1] - origin) * 1e-9)
             elif kind == "job.posted":
                 posted += 1
             elif kind == "job.completed":
@@ -298,11 +303,11 @@ class DashboardModel:
         elif kind == "lock.released":
             self.locks.released(name, thread_name, ev[7], detail)
         elif kind == "barrier.wait":
-            lane = tl.lane(("barrier", ev[7]), f"barrier {ev[7]}", BARRIER_LANE)
+            lane = tl.barrier_lane(ev[7])
             if lane not in tl.open_barriers:
                 tl.open_barriers[lane] = (t, tl.routine(ev[7]))
         elif kind == "barrier.release":
-            lane = tl.lane(("barrier", ev[7]), f"barrier {ev[7]}", BARRIER_LANE)
+            lane = tl.barrier_lane(ev[7])
             opened = tl.open_barriers.pop(lane, None)
             if opened is not None:
                 tl.close(lane, opened[0], t, BARRIER, opened[1])

@@ -64,6 +64,7 @@ class Timeline:
         self.open_tasks: dict[int, list[tuple[float, int, Any]]] = {}  # lane -> [(t0, r, job)]
         self.open_waits: dict[tuple[int, str], float] = {}  # (lane, lock) -> t0
         self.open_barriers: dict[int, tuple[float, int]] = {}  # lane -> (t0, routine)
+        self.barrier_lanes: dict[Any, int] = {}  # routine -> its barrier's lane
 
     def lane(self, ident: Any, name: str, lane_type: str = THREAD_LANE) -> int:
         key = (ident, name)
@@ -76,6 +77,14 @@ class Timeline:
             self.new_lanes.append(lane)
         if lane_type == THREAD_LANE:
             self.lane_by_ident[ident] = lane
+        return lane
+
+    def barrier_lane(self, routine: Any) -> int:
+        """The lane of the items an all-slots-ready routine holds at its barrier."""
+        lane = self.barrier_lanes.get(routine)
+        if lane is None:
+            lane = self.barrier_lanes[routine] = self.lane(("barrier", routine),
+                                                           f"barrier {routine}", BARRIER_LANE)
         return lane
 
     def thread_lane(self, ident: Any, name: str) -> int:
