@@ -36,6 +36,7 @@ _POOL_KINDS = frozenset({
 })
 _BY_TIME = operator.itemgetter(1, 0)  # (ts_ns, seq)
 _UNSET = object()
+_new_sample = tuple.__new__  # PoolSample without its generated Python __new__ (a flood's cost)
 
 
 class PoolCounter:
@@ -104,19 +105,19 @@ class PoolCounter:
         for row in rows:
             ts, kind = row[1], row[2]
             if kind == "task.started":
-                thread, name, detail = row[3], row[4], row[10]
-                key = (row[6], row[7], row[8])
+                tn = row[3:5]  # (thread, thread_name)
+                key = row[6:9]  # (job, routine, slot)
+                detail = row[10]
                 if detail is None:
-                    pool = lanes.get((thread, name))
+                    pool = lanes.get(tn)
                     if pool is None:
-                        pool = lanes[(thread, name)] = \
-                            _lane_of(thread, name, None) == LANE_POOL
+                        pool = lanes[tn] = _lane_of(tn[0], tn[1], None) == LANE_POOL
                 else:
-                    pool = _lane_of(thread, name, detail) == LANE_POOL
+                    pool = _lane_of(tn[0], tn[1], detail) == LANE_POOL
                 if pool:
-                    if (thread, name) not in open_:
+                    if tn not in open_:
                         busy += 1
-                    open_[(thread, name)] = key
+                    open_[tn] = key
                 n = pending.get(key)
                 if n:
                     queued -= 1
@@ -127,12 +128,12 @@ class PoolCounter:
                 else:
                     credit[key] = credit.get(key, 0) + 1
             elif kind == "task.finished":
-                tn = (row[3], row[4])
-                if open_.get(tn) == (row[6], row[7], row[8]):
+                tn = row[3:5]
+                if open_.get(tn) == row[6:9]:
                     del open_[tn]
                     busy -= 1
             elif kind == "task.queued":
-                key = (row[6], row[7], row[8])
+                key = row[6:9]
                 c = credit.get(key)
                 if c:
                     credit[key] = c - 1
@@ -156,8 +157,8 @@ class PoolCounter:
             if busy != lb or queued != lq or size != ls:
                 if lts is not None and ts < lts:
                     ts = lts  # never back in time (a late remote start)
-                sample = PoolSample(ts, busy, queued, size)
-                if out and out[-1][0] == ts:
+                sample = _new_sample(PoolSample, (ts, busy, queued, size))
+                if out and ts == lts:  # lts is out[-1]'s time whenever out is not empty
                     out[-1] = sample  # several changes at one instant: the state after all
                     if len(out) > 1 and out[-2][1:] == sample[1:]:
                         out.pop()  # ... which undid each other
