@@ -192,11 +192,13 @@ class _Worker:
         ptype = plan.ptype
         barrier_jobs: list[str | None] | None = None
         if tr is not None and ptype == "all_slots_ready":
+            # Which job each slot's oldest item belongs to, for barrier.release (a
+            # match_job barrier releases one job's items: the arrival's, set below).
             barrier_jobs = []
-            for view in views.values():
-                points = view._queue.peek_points_new()
-                first = points[0] if points else None
-                barrier_jobs.append(first.job.job_id if first and first.job else None)
+            if not getattr(policy, "_policy_config", {}).get("match_job"):
+                for view in views.values():
+                    first = view._queue.peek_first_point_new()
+                    barrier_jobs.append(first.job.job_id if first and first.job else None)
         token = _activation.set(Activation(job, ws, rid, routine, rt))
         try:
             result = policy(views, ws)
@@ -229,8 +231,8 @@ class _Worker:
                 self._schedule_recheck(plan, job)
             return False
         if barrier_jobs is not None and tr is not None:
-            if getattr(policy, "_policy_config", {}).get("match_job"):
-                barrier_jobs = [job_id] * len(barrier_jobs)
+            if not barrier_jobs:  # match_job: every slot's released item is this job's
+                barrier_jobs = [job_id] * len(views)
             tr.record("barrier.release", job_id, rid, slot_name,
                       len(set(barrier_jobs)), barrier_jobs, ws.worker_id)
         data = {name: list(data_slice.get(name) or ()) for name in plan.queues}

@@ -158,6 +158,13 @@ class SlotQueue:
         with self._lock:
             return self._items[self._cursor :]
 
+    def peek_first_point_new(self) -> SlotDataPoint | None:
+        """The oldest unconsumed point, or None: ``peek_points_new()[0]`` without the copy."""
+        with self._lock:
+            cursor = self._cursor
+            items = self._items
+            return items[cursor] if cursor < len(items) else None
+
     def peek_latest(self) -> Any:
         with self._lock:
             return self._items[-1].data if self._items else None
