@@ -172,11 +172,15 @@ def run_routilux(w: Workload, pool: int, jobs: int, variant: str, timeout: float
         lat: list[float] = []
         statuses: dict[str, int] = {}
         count_lock = threading.Lock()  # callbacks run on pool threads: count exactly
+        all_counted = threading.Event()
+        counted = itertools.count(1)
 
         def on_done(job: Any) -> None:
             status = job.status
             with count_lock:
                 statuses[status] = statuses.get(status, 0) + 1
+                if next(counted) == jobs:
+                    all_counted.set()
             if status == "completed":
                 lat.append((job.completed_at - job.created_at).total_seconds())
 
@@ -186,6 +190,9 @@ def run_routilux(w: Workload, pool: int, jobs: int, variant: str, timeout: float
         for i in range(jobs):
             post(fid, entry, "in", {"i": i})[1].add_done_callback(on_done)
         finished = rt.wait_until_all_jobs_finished(timeout=timeout)
+        # A job's done-callbacks run just after its gate opens, so the last ones may still
+        # be running when the wait returns: the run ends when every job is counted.
+        finished = finished and all_counted.wait(timeout)
         elapsed = time.perf_counter() - start
         if dash is not None:
             extra["dashboard_updates"] = getattr(dash, "updates_sent", getattr(dash, "ticks", 0))
