@@ -154,7 +154,7 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
             job_id=job_id or new_job_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
             metadata=dict(metadata) if metadata else {},
         )
-        job._attach(table.finish, flow.execution_timeout)
+        job._attach(table, flow.execution_timeout)
         box.append(job)  # first: post's handler must see any job that may be registered
         table.register(worker, job)
         tr = rt._tracer

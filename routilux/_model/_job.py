@@ -10,7 +10,7 @@ import uuid
 from _thread import allocate_lock as _allocate_lock
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
 
@@ -27,6 +27,12 @@ def release_gate(gate: Any) -> None:
         except RuntimeError:  # already open
             pass
 _WAIT_SLICE_S = 0.1  # seconds; JobContext.wait re-checks the status this often
+
+
+class JobOwner(Protocol):
+    """What a job needs of the runtime that took it on (the engine's ``JobTable``)."""
+
+    def finish(self, job: JobContext, status: str, error: str | None) -> bool: ...
 
 
 @dataclass(eq=False)
@@ -56,8 +62,11 @@ class JobContext:
         # finishing thread could leave its lock held, hanging every waiter (issue 13).
         self._done: Any = None
         self._callbacks: list[Callable[[JobContext], None]] | None = None
-        # Set by the runtime that owns this job: called for the first terminal transition.
-        self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
+        # The runtime's job table that owns this job: its ``finish`` makes the first
+        # terminal transition. The owner itself, not a bound method of it: a bound method
+        # per job is one more object allocated per post and walked by every collection
+        # while the runtime keeps the job (up to 10,000 finished ones).
+        self._owner: JobOwner | None = None
         # Runtime bookkeeping, declared here so every job has it. Written only by the
         # engine's job table and posting steps (routilux/_engine/_jobs.py), under the pool
         # lock, as plain stores: those steps must stay free of calls (docs/interrupts.md).
@@ -71,11 +80,11 @@ class JobContext:
         self._posted_ns = 0  # time.monotonic_ns() at post (the job.* latency in the trace)
         self._exception: BaseException | None = None  # what failed it (on_job_end hooks)
 
-    def _attach(self, finisher: Callable[[JobContext, str, str | None], bool],
-                timeout_s: float) -> None:
-        """A runtime takes this job on in ``post``: it finishes it, by ``timeout_s`` at the latest."""
+    def _attach(self, owner: JobOwner, timeout_s: float) -> None:
+        """A runtime takes this job on in ``post``: ``owner`` finishes it, by ``timeout_s``
+        at the latest."""
         self._in_post = True
-        self._finisher = finisher
+        self._owner = owner
         self._timeout = timeout_s
         self._posted_ns = time.monotonic_ns()
 
@@ -127,8 +136,9 @@ class JobContext:
                 f"cannot complete job {self.job_id!r} with status {status!r}; "
                 f"valid: {_VALID_TERMINAL}"
             )
-        if self._finisher is not None:
-            return self._finisher(self, status, error)
+        owner = self._owner
+        if owner is not None:
+            return owner.finish(self, status, error)
         return self._mark_terminal(status, error)
 
     def _mark_terminal(self, status: str, error: str | None) -> bool:
