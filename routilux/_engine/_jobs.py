@@ -159,10 +159,30 @@ class JobTable:
             self.inflight += 1
             self.jobs[key] = job
 
-    def settle_post(self, worker: _Worker, job: JobContext, step: _Callback) -> None:
-        """Hand post's own hold on: to ``step`` (a bookkeeping task) when nothing was
-        scheduled (the item parked, or the policy failed) or a failure waits to be
-        applied; else drop it."""
+    def settle_post(self, worker: _Worker, job: JobContext,
+                    make_step: Callable[[_Worker, JobContext], _Callback]) -> None:
+        """Hand post's own hold on: to a bookkeeping task (``make_step(worker, job)``)
+        when nothing was scheduled (the item parked, or the policy failed) or a failure
+        waits to be applied; else drop it."""
+        if not job._post_hold and job._deferred_failure is None:
+            # The common case, without the pool lock (one contended acquisition less per
+            # post on the posting thread) and without a step object: the first activation
+            # took post's hold over and nothing failed. A store, then a load, against
+            # release_locked's decrement of ``_pending``, then load of ``_in_post`` (under
+            # the pool lock, on a pool thread): under the GIL these interleave in some
+            # sequential order, so at least one side sees the other's write. Either
+            # release_locked sees ``_in_post`` False and finishes the job, or we see
+            # ``_pending`` at 0 and take the locked path below, or both (the finish is
+            # then attempted twice: the first terminal transition wins, and each side
+            # drops only its own hold). A failure deferred after our check is seen the
+            # same way: ``fail`` either reads ``_in_post`` False and finishes the job, or
+            # its activation still holds the job and its release applies the failure.
+            # ``_post_hold`` only ever goes True -> False. Plain statements only: an
+            # interrupt cannot land between them (docs/interrupts.md).
+            job._in_post = False
+            if job._pending:
+                return
+        step = make_step(worker, job)  # before the lock: a call, where an interrupt may land
         pool = self.pool
         with self.lock:
             # Plain statements ending in one C call (the append): see hold_and_queue.

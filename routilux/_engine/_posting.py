@@ -171,7 +171,7 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
         worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
         job = box[0]
         rt._monitor.add_deadline(job._timeout, job)
-        table.settle_post(worker, job, _Callback(worker, job))
+        table.settle_post(worker, job, _Callback)
     except Exception as exc:
         if box and box[0]._counted:  # a fault after registering: it fails, caller learns
             abort_post(rt, worker, box[0], exc)
