@@ -282,27 +282,71 @@ class JobTable:
         with self.lock, job._lock:
             if job.status in TERMINAL_JOB_STATUSES:
                 return False
-            job.status = status
-            job.error = error
-            job.completed_at = now
-            done = job._done
-            callbacks = job._callbacks
-            job._callbacks = None
-            counts = self.counts
-            if job._counted:
-                counts[RUNNING] -= 1
-            else:  # finished before its first hold: count it as posted now
-                job._counted = True
-                self.posted += 1
-            counts[status] += 1
-            self.finished_order.append(job.job_id)
-            while len(self.finished_order) > MAX_FINISHED_JOBS:
-                old = self.finished_order.popleft()
-                self.jobs.pop(old, None)
-            if holder is not None:  # the auto-complete step's hold (release_locked)
+            done, callbacks = self._transition_locked(job, status, error, now, holder)
+        self.after_finish((job, status, error, worker, done, callbacks))
+        return True
+
+    def release_on_pool_locked(self, worker: _Worker, job: JobContext | None) -> Any:
+        """``release_locked`` from a pool thread's ``done_locked``: a job whose last hold
+        this was is finished in the same acquisition (``finish_on_pool_locked``). Returns
+        the unlocked remainder of its finish as a ``(callback, arg)`` step, or None."""
+        finished = self.release_locked(worker, job)
+        if finished is None:
+            return None
+        return self.finish_on_pool_locked(finished[1], worker)
+
+    def finish_on_pool_locked(self, job: JobContext, holder: _Worker) -> Any:
+        """Auto-complete ``job`` inside the pool thread's own acquisition of the pool lock.
+
+        What ``auto_complete`` does, without its two extra pool-lock round trips (its own,
+        and the pool thread's coming back for work): the transition happens here and
+        ``holder``'s hold (see ``release_locked``) is dropped in the same locked step, so a
+        waiter never sees idle before the job is finished. Only ``done_locked`` calls
+        this, on a pool thread, never the posting thread where an interrupt may land.
+        Returns the unlocked remainder (``after_finish``) as a ``(callback, arg)`` step.
+        """
+        failure = job._deferred_failure  # found during post; its activations were skipped
+        status = FAILED if failure is not None else COMPLETED
+        with job._lock:  # the pool lock is held: the same order as finish
+            if job.status in TERMINAL_JOB_STATUSES:  # an explicit complete came first
                 self.release_final_locked(holder)
-            if counts[RUNNING] == 0 and self.waiters:
-                self.wake_waiters_locked()
+                return None
+            done, callbacks = self._transition_locked(job, status, failure, datetime.now(),
+                                                      holder)
+        return (self.after_finish,
+                (job, status, failure, self.workers.get(job.worker_id), done, callbacks))
+
+    def _transition_locked(self, job: JobContext, status: str, error: str | None,
+                           now: datetime, holder: _Worker | None) -> tuple[Any, Any]:
+        """The terminal transition itself (pool lock and job lock held, job not terminal):
+        one run of plain statements until the counters agree. Returns (gate, callbacks)."""
+        job.status = status
+        job.error = error
+        job.completed_at = now
+        done = job._done
+        callbacks = job._callbacks
+        job._callbacks = None
+        counts = self.counts
+        if job._counted:
+            counts[RUNNING] -= 1
+        else:  # finished before its first hold: count it as posted now
+            job._counted = True
+            self.posted += 1
+        counts[status] += 1
+        self.finished_order.append(job.job_id)
+        while len(self.finished_order) > MAX_FINISHED_JOBS:
+            old = self.finished_order.popleft()
+            self.jobs.pop(old, None)
+        if holder is not None:  # the auto-complete step's hold (release_locked)
+            self.release_final_locked(holder)
+        if counts[RUNNING] == 0 and self.waiters:
+            self.wake_waiters_locked()
+        return done, callbacks
+
+    def after_finish(self, settled: tuple[Any, ...]) -> None:
+        """What follows a terminal transition, outside the locks: the done-gate, the
+        done-callbacks (each isolated), the worker's counters, the trace, on_job_end."""
+        job, status, error, worker, done, callbacks = settled
         release_gate(done)
         if callbacks:
             for cb in callbacks:
@@ -323,7 +367,6 @@ class JobTable:
             if error is not None:
                 exc = job._exception or RuntimeError(error)
             _hooks.call(hooks, "on_job_end", job, worker.state, status, exc)
-        return True
 
     # -- queries --------------------------------------------------------------------------
     def get(self, job_id: str) -> JobContext | None:

@@ -359,14 +359,19 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                 finished = task.done_locked()
                 task = None
                 if follow is not None:
-                    if finished is None and pool._alive <= pool._size:
+                    if pool._alive <= pool._size:
                         task = follow  # run it next, without a queue round trip
                         pool._busy += 1
                         running[me] = task
                     else:
                         tasks.appendleft(follow)
-            # A job finished: settle it outside the lock first, then come back for work.
-            if finished is None and task is None:
+            # The next task is taken in this same acquisition even when a job finished:
+            # ``finished`` (the unlocked rest of its finish: gate, done-callbacks, counters)
+            # runs first, outside the lock, then the task. One pool-lock round trip per
+            # task. (A done-callback that blocks until other work has run holds back the
+            # task taken here, as it holds its thread already: done-callbacks, like a
+            # Future's, must not wait for the runtime's work.)
+            if task is None:
                 if pool._alive > pool._size or (pool.closed and not tasks):
                     pool._alive -= 1
                     pool._threads.pop(me, None)
@@ -398,7 +403,6 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                 finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
             except Exception:  # our machinery: never kill a pool thread
                 logger.exception("routilux: error finishing a job; this is a bug in routilux")
-            continue
         if parking:
             woken = True if park.acquire(True, PARK_RECHECK_S) else None
             continue

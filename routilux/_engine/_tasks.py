@@ -168,7 +168,7 @@ class _Task:
         retrying = self.retrying
         if retrying is False:
             worker = self.worker
-            return worker.table.release_locked(worker, self.job)
+            return worker.table.release_on_pool_locked(worker, self.job)
         if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
             worker.runtime._call_later(retrying, worker.resubmit, self)
@@ -200,4 +200,4 @@ class _Callback:
 
     def done_locked(self) -> Any:
         worker = self.worker
-        return worker.table.release_locked(worker, self.job)
+        return worker.table.release_on_pool_locked(worker, self.job)
