@@ -24,6 +24,9 @@ from ._calling import make_caller
 # layer test (tests/routilux/test_layers.py) counts type-only imports as arrows too.
 _Worker = Any
 
+# Hot-path construction of the Activation NamedTuple with every field given:
+# tuple.__new__ directly, without the generated Python-level __new__ frame (same object).
+_new_tuple = tuple.__new__
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _error_text = error_text  # never raises, whatever the exception's __str__ does
 
@@ -125,7 +128,7 @@ class _Task:
         if tr is not None:
             tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
-        token = _activation.set(Activation(job, ws, rid, plan.routine, rt, worker))
+        token = _activation.set(_new_tuple(Activation, (job, ws, rid, plan.routine, rt, worker)))
         hooks = _hooks.active
         if hooks is not None:
             _hooks.call(hooks, "on_routine_start", rid, ws, job)

@@ -35,6 +35,9 @@ logger = logging.getLogger("routilux")
 _DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _IMMEDIATE_MSG = {"reason": "immediate"}
+# Hot-path construction of the NamedTuples (Activation, SlotDataPoint) with every field
+# given: tuple.__new__ directly, without the generated Python-level __new__ frame.
+_new_tuple = tuple.__new__
 _error_text = error_text  # never raises, whatever the exception's __str__ does
 
 
@@ -138,7 +141,7 @@ class _Worker:
             if hooks is not None and not _hooks.allow_enqueue(
                     hooks, plan.routine._slots[slot_name], rid, job, data, self.flow.flow_id):
                 return False
-            point = SlotDataPoint(data, emitted_from, time.time(), job)
+            point = _new_tuple(SlotDataPoint, (data, emitted_from, time.time(), job))
             if plan.immediate and plan.logic is not None:
                 try:
                     items = q.put_take(point)
@@ -197,7 +200,7 @@ class _Worker:
                 points = view._queue.peek_points_new()
                 first = points[0] if points else None
                 barrier_jobs.append(first.job.job_id if first and first.job else None)
-        token = _activation.set(Activation(job, ws, rid, routine, rt))
+        token = _activation.set(_new_tuple(Activation, (job, ws, rid, routine, rt, None)))
         try:
             result = policy(views, ws)
             fire, data_slice, msg = self._check_policy_result(rid, result)
