@@ -21,6 +21,7 @@ import os
 import random
 import time
 from _thread import allocate_lock as _allocate_lock
+from functools import partial as _partial
 from typing import TYPE_CHECKING, Any
 
 from .._errors import QueueFullError, RuntimeShutDown, WorkerNotRunningError, error_text
@@ -145,27 +146,11 @@ def target(rt: Runtime, flow: Flow, routine_name: str, slot_name: str,
 def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,
              job_id: str | None, metadata: Any) -> JobContext:
     """Create, register and deliver one job (see the module docstring)."""
-    ws = worker.state
     box: list[JobContext] = []
     table = rt._table
-
-    def accept() -> JobContext:
-        job = JobContext(
-            job_id=job_id or new_job_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
-            metadata=dict(metadata) if metadata else {},
-        )
-        job._attach(table, flow.execution_timeout)
-        box.append(job)  # first: post's handler must see any job that may be registered
-        table.register(worker, job)
-        tr = rt._tracer
-        if tr is not None:
-            tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
-        hooks = _hooks.active
-        if hooks is not None:
-            _hooks.call(hooks, "on_job_start", job, ws)
-        if _output.routed is not None:
-            _output.routed.note_origin(job)
-        return job
+    # A partial of a module function, not a closure: a closure over these names made a
+    # cell object per name, a function and its closure tuple on every post.
+    accept = _partial(_accept, rt, worker, flow, rid, slot_name, job_id, metadata, box)
 
     try:
         worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
@@ -199,6 +184,29 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
                     table.inflight -= 1
             table.after_abort(job)
         raise
+    return job
+
+
+def _accept(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
+            job_id: str | None, metadata: Any, box: list[JobContext]) -> JobContext:
+    """post's ``on_accept``: create and register the job (the slot has room; called by
+    ``deliver`` under the routine's lock, so a full slot registers nothing)."""
+    ws = worker.state
+    job = JobContext(
+        job_id=job_id or new_job_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
+        metadata=dict(metadata) if metadata else {},
+    )
+    job._attach(rt._table, flow.execution_timeout)
+    box.append(job)  # first: post's handler must see any job that may be registered
+    rt._table.register(worker, job)
+    tr = rt._tracer
+    if tr is not None:
+        tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
+    hooks = _hooks.active
+    if hooks is not None:
+        _hooks.call(hooks, "on_job_start", job, ws)
+    if _output.routed is not None:
+        _output.routed.note_origin(job)
     return job
 
 
