@@ -56,6 +56,19 @@ class SlotData(dict):
         return f"SlotData({dict.__repr__(self)})"
 
 
+_dict_new = dict.__new__
+_dict_update = dict.update
+
+
+def _slot_data(slot_lists: dict[str, list[Any]], single: str | None) -> SlotData:
+    """``SlotData(slot_lists, single)`` from C calls, without the Python ``__init__`` frame
+    and its ``super()`` call (once per activation on the hot path): the same object."""
+    sd = _dict_new(SlotData)
+    _dict_update(sd, slot_lists)
+    sd._single = single
+    return sd
+
+
 def make_caller(fn: Callable[..., Any], slot_names: list[str]) -> Caller:
     """Build ``call(slot_lists, policy_message, worker_state)`` for ``fn``."""
     n = len(slot_names)
@@ -113,11 +126,14 @@ def make_caller(fn: Callable[..., Any], slot_names: list[str]) -> Caller:
     elif pass_ws_pos:  # the common (slot_data, policy_message, worker_state) shape
 
         def call(slot_lists: dict[str, list[Any]], msg: Any, ws: Any) -> Any:
-            return fn(SlotData(slot_lists, single), msg, ws)
+            sd = _dict_new(SlotData)  # _slot_data inlined: the hottest shape
+            _dict_update(sd, slot_lists)
+            sd._single = single
+            return fn(sd, msg, ws)
     else:
 
         def call(slot_lists: dict[str, list[Any]], msg: Any, ws: Any) -> Any:
-            args: list[Any] = [SlotData(slot_lists, single)]
+            args: list[Any] = [_slot_data(slot_lists, single)]
             kwargs: dict[str, Any] = {}
             if pass_msg_pos:
                 args.append(msg)
