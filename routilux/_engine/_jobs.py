@@ -159,6 +159,40 @@ class JobTable:
             self.inflight += 1
             self.jobs[key] = job
 
+    def register_and_queue(self, worker: _Worker, job: JobContext, task: _Task) -> int:
+        """Register a posted job and queue its first activation in one locked step.
+
+        post's fast path (``_Worker.deliver_posted``): one pool-lock acquisition where
+        ``register`` + ``hold_and_queue`` take two, on the posting thread, where the lock
+        is contended by every pool thread. The activation holds the job at once (post's
+        own hold is never taken: ``_post_hold`` stays False). For generated job ids only:
+        there is no "already in use" check (a 122-bit random id does not collide), since
+        by now the item is in the slot. Returns the queue depth.
+        """
+        pool = self.pool
+        with self.lock:
+            if pool.closed:
+                raise RuntimeError("cannot submit to a pool after shutdown")
+            # One run of plain statements ending in one C call (the append), as in
+            # register and hold_and_queue: registered <=> counted <=> held <=> queued.
+            job.status = RUNNING
+            job._pending = 1
+            job._counted = True
+            self.counts[RUNNING] += 1
+            self.posted += 1
+            worker.inflight += 1
+            self.inflight += 1
+            self.jobs[job.job_id] = job
+            pool.tasks.append(task)
+            try:
+                pool.wake_locked()
+            except BaseException:
+                pool.repair_wake_locked()
+                raise
+            if worker.state.status == ExecutionStatus.IDLE:
+                worker.state.status = ExecutionStatus.RUNNING
+            return len(pool.tasks) + len(pool.next_tasks)
+
     def settle_post(self, worker: _Worker, job: JobContext,
                     make_step: Callable[[_Worker, JobContext], _Callback]) -> None:
         """Hand post's own hold on: to a bookkeeping task (``make_step(worker, job)``)

@@ -168,6 +168,32 @@ class _Worker:
                           depth, None, self.state.worker_id)
             return self._evaluate(plan, slot_name, job)
 
+    def deliver_posted(self, plan: _Plan, slot_name: str, data: Any, job: JobContext) -> None:
+        """post's fast path: one new job's item into a routine with the built-in immediate
+        policy, while nothing watches (no tracer, hooks or routed output; the caller
+        checks). ``job`` is created but not registered: it is registered and its
+        activation queued in one locked step (``JobTable.register_and_queue``), so a
+        full slot registers nothing, and an interrupt before that step leaves only an
+        unregistered job object behind (its item consumed, never run).
+        """
+        q = plan.queues[slot_name]
+        with plan.lock:
+            if q.unconsumed() >= q.max_length:
+                raise SlotQueueFullError(
+                    f"slot {plan.rid}.{slot_name} is full ({q.max_length} unconsumed items); "
+                    "no job was registered"
+                )
+            items = q.put_take(_new_tuple(SlotDataPoint, (data, None, time.time(), job)))
+            if plan.single:
+                batch = {slot_name: items}
+            else:
+                batch = {name: other.consume_all_new() if other.unconsumed() else []
+                         for name, other in plan.queues.items()}
+                batch[slot_name] = items
+            task = plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job)
+            task.queued_ns = time.monotonic_ns()
+            self.table.register_and_queue(self, job, task)
+
     def _trace_full(self, tr: Any, job: Any, rid: str, slot_name: str, q: SlotQueue) -> None:
         if tr is not None:
             tr.record("slot.full", job.job_id if job else None, rid, slot_name,
