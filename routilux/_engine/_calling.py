@@ -12,6 +12,9 @@ from typing import Any, Callable
 Caller = Callable[[dict[str, list[Any]], Any, Any], Any]
 
 
+_dict_getitem = dict.__getitem__
+
+
 class SlotData(dict):
     """Slot name -> items for one activation; with one slot, also that slot's item list."""
 
@@ -25,9 +28,15 @@ class SlotData(dict):
         return dict.__getitem__(self, self._single)
 
     def __getitem__(self, key: Any) -> Any:
-        if self._single is not None and isinstance(key, (int, slice)):
-            return self._items()[key]
-        return dict.__getitem__(self, key)
+        # A slot name first, in one C call (the common case, once or more per activation);
+        # an int or a slice indexes the single slot's items. Slot names are strings, so an
+        # int is never a key, and a slice is not hashable (TypeError).
+        try:
+            return _dict_getitem(self, key)
+        except (KeyError, TypeError):
+            if self._single is None or not isinstance(key, (int, slice)):
+                raise
+        return self._items()[key]  # outside the handler: an IndexError chains nothing
 
     def __len__(self) -> int:
         if self._single is not None:

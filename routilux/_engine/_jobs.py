@@ -324,10 +324,18 @@ class JobTable:
         """``release_locked`` from a pool thread's ``done_locked``: a job whose last hold
         this was is finished in the same acquisition (``finish_on_pool_locked``). Returns
         the unlocked remainder of its finish as a ``(callback, arg)`` step, or None."""
-        finished = self.release_locked(worker, job)
-        if finished is None:
-            return None
-        return self.finish_on_pool_locked(finished[1], worker)
+        # release_locked, inlined (once per task): plain statements until the wake-up.
+        if job is not None:
+            job._pending -= 1
+            if job._pending == 0 and job.status == RUNNING and not job._in_post:
+                return self.finish_on_pool_locked(job, worker)  # the hold passes to it
+        worker.inflight -= 1
+        self.inflight -= 1
+        if worker.inflight == 0 and worker.state.status == ExecutionStatus.RUNNING:
+            worker.state.status = ExecutionStatus.IDLE
+        if self.inflight == 0 and self.waiters:
+            self.wake_waiters_locked()
+        return None
 
     def finish_on_pool_locked(self, job: JobContext, holder: _Worker) -> Any:
         """Auto-complete ``job`` inside the pool thread's own acquisition of the pool lock.

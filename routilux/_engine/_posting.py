@@ -165,7 +165,14 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
                 _accept, rt, worker, flow, rid, slot_name, job_id, metadata, box))
             job = box[0]
         rt._monitor.add_deadline(job._timeout, job)
-        table.settle_post(worker, job, _Callback)
+        if job._post_hold or job._deferred_failure is not None:
+            table.settle_post(worker, job, _Callback)
+        else:
+            # settle_post's common case, inlined (the same plain statements, see there):
+            # the first activation took post's hold over and nothing failed.
+            job._in_post = False
+            if not job._pending:
+                table.settle_post(worker, job, _Callback)
     except Exception as exc:
         if box and box[0]._counted:  # a fault after registering: it fails, caller learns
             abort_post(rt, worker, box[0], exc)

@@ -102,7 +102,8 @@ class _Task:
         return self.plan.routine
 
     def ended(self) -> bool:
-        """True (and nothing to settle) when this activation must not start."""
+        """True (and nothing to settle) when this activation must not start (the same
+        test is inlined at the top of ``run``; keep the two alike)."""
         job = self.job
         if job is not None and (job.status in _FAILED_OR_CANCELLED
                                 or job._deferred_failure is not None):
@@ -114,9 +115,11 @@ class _Task:
         return False
 
     def run(self) -> None:
-        if self.ended():
-            return
         job = self.job
+        if job is not None and (job.status in _FAILED_OR_CANCELLED
+                                or job._deferred_failure is not None):
+            self.retrying = False  # ``ended()``, inlined: once per activation
+            return
         plan = self.plan
         worker = self.worker
         rt = worker.runtime

@@ -178,12 +178,17 @@ class _Worker:
         """
         q = plan.queues[slot_name]
         with plan.lock:
-            if q.unconsumed() >= q.max_length:
+            try:
+                items = q.put_take(_new_tuple(SlotDataPoint, (data, None, time.time(), job)))
+            except SlotQueueFullError:  # put_take's own check: nothing was added
+                full = True
+            else:
+                full = False
+            if full:
                 raise SlotQueueFullError(
                     f"slot {plan.rid}.{slot_name} is full ({q.max_length} unconsumed items); "
                     "no job was registered"
                 )
-            items = q.put_take(_new_tuple(SlotDataPoint, (data, None, time.time(), job)))
             if plan.single:
                 batch = {slot_name: items}
             else:
