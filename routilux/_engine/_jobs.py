@@ -135,7 +135,6 @@ class JobTable:
                 raise
             if worker.state.status == ExecutionStatus.IDLE:
                 worker.state.status = ExecutionStatus.RUNNING
-            return len(pool.tasks) + len(pool.next_tasks)
 
     # -- a post's own hold ----------------------------------------------------------------
     def register(self, worker: _Worker, job: JobContext) -> None:
@@ -159,7 +158,7 @@ class JobTable:
             self.inflight += 1
             self.jobs[key] = job
 
-    def register_and_queue(self, worker: _Worker, job: JobContext, task: _Task) -> int:
+    def register_and_queue(self, worker: _Worker, job: JobContext, task: _Task) -> None:
         """Register a posted job and queue its first activation in one locked step.
 
         post's fast path (``_Worker.deliver_posted``): one pool-lock acquisition where
@@ -167,7 +166,7 @@ class JobTable:
         is contended by every pool thread. The activation holds the job at once (post's
         own hold is never taken: ``_post_hold`` stays False). For generated job ids only:
         there is no "already in use" check (a 122-bit random id does not collide), since
-        by now the item is in the slot. Returns the queue depth.
+        by now the item is in the slot.
         """
         pool = self.pool
         with self.lock:
@@ -191,7 +190,6 @@ class JobTable:
                 raise
             if worker.state.status == ExecutionStatus.IDLE:
                 worker.state.status = ExecutionStatus.RUNNING
-            return len(pool.tasks) + len(pool.next_tasks)
 
     def settle_post(self, worker: _Worker, job: JobContext,
                     make_step: Callable[[_Worker, JobContext], _Callback]) -> None:

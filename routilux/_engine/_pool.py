@@ -147,22 +147,22 @@ class ThreadPool:
             self._waking += 1
             self._parked.pop().release()
 
-    def offer_next(self, task: Any) -> tuple[bool, Any, int]:
+    def offer_next(self, task: Any) -> tuple[bool, Any]:
         """Keep ``task`` as the calling pool thread's next task, if the pool is full.
 
         For logic that emits while no thread is idle (see ``_Worker.schedule``). Returns
-        ``(kept, displaced, depth)``: ``kept`` False means queue it the usual way (the
-        caller is not a pool thread, or a thread is idle or may still be spawned);
-        ``displaced`` is the earlier next task of this thread (the caller queues it at the
-        front), ``depth`` the queue depth for the trace. Called without the lock.
+        ``(kept, displaced)``: ``kept`` False means queue it the usual way (the caller is
+        not a pool thread, or a thread is idle or may still be spawned); ``displaced`` is
+        the earlier next task of this thread (the caller queues it at the front). Called
+        without the lock; ``depth()`` is the queue depth for the trace.
         """
         # Only when the pool is full: with room for another thread, spawn it, or a logic
         # that emits and then waits for its downstream would wait for itself.
         if self._parked or self._alive < self._size:
-            return False, None, 0
+            return False, None
         me = _get_ident()
         if me not in self._threads:
-            return False, None, 0
+            return False, None
         nexts = self.next_tasks
         # pop, not get: an idle thread may steal the entry meanwhile (_thread_loop), and
         # whoever pops a task owns it, so it never runs twice.
@@ -173,7 +173,11 @@ class ThreadPool:
         # instead; otherwise wake one to steal it.
         if self._parked or self.lock.locked():
             self.wake_one_for_next()
-        return True, previous, len(self.tasks) + len(nexts)
+        return True, previous
+
+    def depth(self) -> int:
+        """Tasks waiting: the run queue and the threads' next tasks (for the trace)."""
+        return len(self.tasks) + len(self.next_tasks)
 
     def repair_wake_locked(self) -> None:
         """After an interrupt inside a wake-up: make sure queued work has a thread coming.

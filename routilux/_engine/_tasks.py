@@ -27,6 +27,11 @@ _Worker = Any
 # Hot-path construction of the Activation NamedTuple with every field given:
 # tuple.__new__ directly, without the generated Python-level __new__ frame (same object).
 _new_tuple = tuple.__new__
+# Hot-path bindings: one global load instead of a global and an attribute load each.
+_monotonic_ns = time.monotonic_ns
+_time = time.time
+_set_activation = _activation.set
+_reset_activation = _activation.reset
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _error_text = error_text  # never raises, whatever the exception's __str__ does
 
@@ -127,11 +132,11 @@ class _Task:
         rid = self.rid
         tr = rt._tracer
         self.retrying = False
-        start = self.started_ns = time.monotonic_ns()
+        start = self.started_ns = _monotonic_ns()
         if tr is not None:
             tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
-        token = _activation.set(_new_tuple(Activation, (job, ws, rid, plan.routine, rt, worker)))
+        token = _set_activation(_new_tuple(Activation, (job, ws, rid, plan.routine, rt, worker)))
         hooks = _hooks.active
         if hooks is not None:
             _hooks.call(hooks, "on_routine_start", rid, ws, job)
@@ -140,22 +145,22 @@ class _Task:
         except BaseException as exc:  # user code: handled by the error strategy
             if hooks is not None:
                 _hooks.call(hooks, "on_routine_end", rid, ws, job, "failed", exc)
-            _activation.reset(token)
+            _reset_activation(token)
             err = _error_text(exc)
             if tr is not None:
                 job_id = job.job_id if job is not None else None
-                dur = (time.monotonic_ns() - start) / 1e9
+                dur = (_monotonic_ns() - start) / 1e9
                 tr.record("task.error", job_id, rid, self.slot, dur, err, ws.worker_id)
                 tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
             worker.handle_error(self, exc, err, is_policy=False, settle_later=True)
             return
         if hooks is not None:
             _hooks.call(hooks, "on_routine_end", rid, ws, job, "completed", None)
-        _activation.reset(token)
-        ws._history.append((rid, "logic_executed", self.msg, time.time()))
+        _reset_activation(token)
+        ws._history.append((rid, "logic_executed", self.msg, _time()))
         if tr is not None:
             tr.record("task.finished", job.job_id if job is not None else None, rid, self.slot,
-                      (time.monotonic_ns() - start) / 1e9, None, ws.worker_id)
+                      (_monotonic_ns() - start) / 1e9, None, ws.worker_id)
 
     def hold_locked(self) -> None:
         worker = self.worker
