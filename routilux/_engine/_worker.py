@@ -35,6 +35,7 @@ logger = logging.getLogger("routilux")
 _DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _IMMEDIATE_MSG = {"reason": "immediate"}
+_NO_DATA: Mapping[str, Any] = {}  # a policy's empty data slice (read, never written)
 # Hot-path construction of the NamedTuples (Activation, SlotDataPoint) with every field
 # given: tuple.__new__ directly, without the generated Python-level __new__ frame.
 _new_tuple = tuple.__new__
@@ -278,17 +279,18 @@ class _Worker:
 
     @staticmethod
     def _check_policy_result(rid: str, result: Any) -> tuple[bool, Mapping[str, Any], Any]:
-        if not isinstance(result, (tuple, list)) or len(result) != 3:
+        if (type(result) is not tuple and not isinstance(result, (tuple, list))) \
+                or len(result) != 3:
             raise TypeError(
                 f"the activation policy of routine {rid!r} returned {result!r}; a policy must "
                 "return (should_activate: bool, data_slice: dict[str, list], policy_message)"
             )
         fire, data_slice, msg = result
         if not fire:
-            return False, {}, msg
+            return False, _NO_DATA, msg
         if data_slice is None:
-            data_slice = {}
-        if not isinstance(data_slice, Mapping):
+            data_slice = _NO_DATA
+        elif type(data_slice) is not dict and not isinstance(data_slice, Mapping):
             raise TypeError(
                 f"the activation policy of routine {rid!r} returned data_slice "
                 f"{data_slice!r}; a policy must return (should_activate: bool, "
