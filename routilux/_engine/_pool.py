@@ -353,10 +353,12 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
             elif woken:
                 pool._waking -= 1
                 woken = False
-            if task is not None:
-                pool._busy -= 1
+            # ``busy``: this thread is counted in ``_busy`` and ``running``. The counts are
+            # settled once at the end of the step, so a thread going from one task to the
+            # next (the common case) leaves them as they are.
+            busy = task is not None
+            if busy:
                 pool._completed += 1
-                del running[me]
                 follow = next_tasks.pop(me, None)
                 if follow is not None:
                     follow.hold_locked()  # before the parent's release: the job stays open
@@ -365,8 +367,6 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                 if follow is not None:
                     if pool._alive <= pool._size:
                         task = follow  # run it next, without a queue round trip
-                        pool._busy += 1
-                        running[me] = task
                     else:
                         tasks.appendleft(follow)
             # The next task is taken in this same acquisition even when a job finished:
@@ -385,8 +385,6 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                         pool._parked.pop().release()
                 elif tasks:
                     task = tasks.popleft()
-                    pool._busy += 1
-                    running[me] = task
                     if tasks and pool._parked and not pool._waking:
                         pool._waking += 1
                         pool._parked.pop().release()  # under the lock: see PARK_RECHECK_S
@@ -397,11 +395,16 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                     # may block until this very activation has run (emit, then wait).
                     task = next_tasks.popitem()[1]
                     task.hold_locked()
-                    pool._busy += 1
-                    running[me] = task
                 else:
                     pool._parked.append(park)
                     parking = True
+            if task is not None:
+                running[me] = task
+                if not busy:
+                    pool._busy += 1
+            elif busy:
+                pool._busy -= 1
+                del running[me]
         if finished is not None:
             try:
                 finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
