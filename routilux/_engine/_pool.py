@@ -360,9 +360,17 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
             if busy:
                 pool._completed += 1
                 follow = next_tasks.pop(me, None)
-                if follow is not None:
-                    follow.hold_locked()  # before the parent's release: the job stays open
-                finished = task.done_locked()
+                if follow is None:
+                    finished = task.done_locked()
+                else:
+                    # The follow's hold comes before the parent's release, so the job stays
+                    # open; a task that can tell both cancel out does both at once.
+                    handoff = getattr(task, "handoff_locked", None)
+                    if handoff is None:
+                        follow.hold_locked()
+                        finished = task.done_locked()
+                    else:
+                        finished = handoff(follow)
                 task = None
                 if follow is not None:
                     if pool._alive <= pool._size:

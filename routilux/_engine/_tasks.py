@@ -175,6 +175,17 @@ class _Task:
                 job, JobStatus.FAILED.value, f"RoutiluxInternalError: {_error_text(exc)} (this is "
                 "a bug in routilux; please report it)")
 
+    def handoff_locked(self, follow: Any) -> Any:
+        """``follow.hold_locked()`` then ``done_locked()`` (the pool thread runs ``follow``
+        next): when ``follow`` holds the same job on the same worker and this run releases
+        its hold, the two cancel out exactly (the job's, the worker's and the table's
+        counts go +1 then -1, never through zero), so neither is done."""
+        if (self.retrying is False and type(self) is _Task and follow.job is self.job
+                and follow.worker is self.worker):
+            return None
+        follow.hold_locked()
+        return self.done_locked()
+
     def done_locked(self) -> Any:
         retrying = self.retrying
         if retrying is False:
