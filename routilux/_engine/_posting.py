@@ -155,7 +155,9 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
             # The fast path: the built-in immediate policy, a generated id, nothing
             # watching. The job is created first (outside the routine's lock) and
             # registered together with its first activation (``deliver_posted``).
-            job = new_job(rt, worker, flow, None, metadata)
+            job = JobContext(new_job_id(), worker.state.worker_id, flow.flow_id,
+                             metadata=dict(metadata) if metadata else {})  # new_job, inlined
+            job._attach(table, flow.execution_timeout)
             box.append(job)  # first: post's handler must see any job that may be registered
             worker.deliver_posted(plan, slot_name, data, job)
         else:
