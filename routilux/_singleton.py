@@ -25,6 +25,9 @@ class ProcessWide:
 
     @classmethod
     def get_instance(cls) -> Self:
+        instance = cls._instance  # once made, read without the lock (once per post)
+        if instance is not None:
+            return instance
         with cls._instance_lock:
             if cls._instance is None:
                 cls._instance = cls()

@@ -12,6 +12,9 @@ from typing import Any, Callable
 Caller = Callable[[dict[str, list[Any]], Any, Any], Any]
 
 
+_dict_getitem = dict.__getitem__
+
+
 class SlotData(dict):
     """Slot name -> items for one activation; with one slot, also that slot's item list."""
 
@@ -25,9 +28,15 @@ class SlotData(dict):
         return dict.__getitem__(self, self._single)
 
     def __getitem__(self, key: Any) -> Any:
-        if self._single is not None and isinstance(key, (int, slice)):
-            return self._items()[key]
-        return dict.__getitem__(self, key)
+        # A slot name first, in one C call (the common case, once or more per activation);
+        # an int or a slice indexes the single slot's items. Slot names are strings, so an
+        # int is never a key, and a slice is not hashable (TypeError).
+        try:
+            return _dict_getitem(self, key)
+        except (KeyError, TypeError):
+            if self._single is None or not isinstance(key, (int, slice)):
+                raise
+        return self._items()[key]  # outside the handler: an IndexError chains nothing
 
     def __len__(self) -> int:
         if self._single is not None:
@@ -54,6 +63,19 @@ class SlotData(dict):
 
     def __repr__(self) -> str:
         return f"SlotData({dict.__repr__(self)})"
+
+
+_dict_new = dict.__new__
+_dict_update = dict.update
+
+
+def _slot_data(slot_lists: dict[str, list[Any]], single: str | None) -> SlotData:
+    """``SlotData(slot_lists, single)`` from C calls, without the Python ``__init__`` frame
+    and its ``super()`` call (once per activation on the hot path): the same object."""
+    sd = _dict_new(SlotData)
+    _dict_update(sd, slot_lists)
+    sd._single = single
+    return sd
 
 
 def make_caller(fn: Callable[..., Any], slot_names: list[str]) -> Caller:
@@ -113,11 +135,14 @@ def make_caller(fn: Callable[..., Any], slot_names: list[str]) -> Caller:
     elif pass_ws_pos:  # the common (slot_data, policy_message, worker_state) shape
 
         def call(slot_lists: dict[str, list[Any]], msg: Any, ws: Any) -> Any:
-            return fn(SlotData(slot_lists, single), msg, ws)
+            sd = _dict_new(SlotData)  # _slot_data inlined: the hottest shape
+            _dict_update(sd, slot_lists)
+            sd._single = single
+            return fn(sd, msg, ws)
     else:
 
         def call(slot_lists: dict[str, list[Any]], msg: Any, ws: Any) -> Any:
-            args: list[Any] = [SlotData(slot_lists, single)]
+            args: list[Any] = [_slot_data(slot_lists, single)]
             kwargs: dict[str, Any] = {}
             if pass_msg_pos:
                 args.append(msg)

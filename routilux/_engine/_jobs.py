@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("routilux")
 
 MAX_FINISHED_JOBS = 10_000  # finished jobs kept per runtime for get_job / list_jobs
+_now = datetime.now
 WAIT_SLICE_S = 0.1  # seconds a waiter sleeps at most before re-checking (lost wake-ups)
 RUNNING = JobStatus.RUNNING.value
 COMPLETED = JobStatus.COMPLETED.value
@@ -135,7 +136,6 @@ class JobTable:
                 raise
             if worker.state.status == ExecutionStatus.IDLE:
                 worker.state.status = ExecutionStatus.RUNNING
-            return len(pool.tasks) + len(pool.next_tasks)
 
     # -- a post's own hold ----------------------------------------------------------------
     def register(self, worker: _Worker, job: JobContext) -> None:
@@ -159,10 +159,63 @@ class JobTable:
             self.inflight += 1
             self.jobs[key] = job
 
-    def settle_post(self, worker: _Worker, job: JobContext, step: _Callback) -> None:
-        """Hand post's own hold on: to ``step`` (a bookkeeping task) when nothing was
-        scheduled (the item parked, or the policy failed) or a failure waits to be
-        applied; else drop it."""
+    def register_and_queue(self, worker: _Worker, job: JobContext, task: _Task) -> None:
+        """Register a posted job and queue its first activation in one locked step.
+
+        post's fast path (``_Worker.deliver_posted``): one pool-lock acquisition where
+        ``register`` + ``hold_and_queue`` take two, on the posting thread, where the lock
+        is contended by every pool thread. The activation holds the job at once (post's
+        own hold is never taken: ``_post_hold`` stays False). For generated job ids only:
+        there is no "already in use" check (a 122-bit random id does not collide), since
+        by now the item is in the slot.
+        """
+        pool = self.pool
+        with self.lock:
+            if pool.closed:
+                raise RuntimeError("cannot submit to a pool after shutdown")
+            # One run of plain statements ending in one C call (the append), as in
+            # register and hold_and_queue: registered <=> counted <=> held <=> queued.
+            job.status = RUNNING
+            job._pending = 1
+            job._counted = True
+            self.counts[RUNNING] += 1
+            self.posted += 1
+            worker.inflight += 1
+            self.inflight += 1
+            self.jobs[job.job_id] = job
+            pool.tasks.append(task)
+            try:
+                pool.wake_locked()
+            except BaseException:
+                pool.repair_wake_locked()
+                raise
+            if worker.state.status == ExecutionStatus.IDLE:
+                worker.state.status = ExecutionStatus.RUNNING
+
+    def settle_post(self, worker: _Worker, job: JobContext,
+                    make_step: Callable[[_Worker, JobContext], _Callback]) -> None:
+        """Hand post's own hold on: to a bookkeeping task (``make_step(worker, job)``)
+        when nothing was scheduled (the item parked, or the policy failed) or a failure
+        waits to be applied; else drop it."""
+        if not job._post_hold and job._deferred_failure is None:
+            # The common case, without the pool lock (one contended acquisition less per
+            # post on the posting thread) and without a step object: the first activation
+            # took post's hold over and nothing failed. A store, then a load, against
+            # release_locked's decrement of ``_pending``, then load of ``_in_post`` (under
+            # the pool lock, on a pool thread): under the GIL these interleave in some
+            # sequential order, so at least one side sees the other's write. Either
+            # release_locked sees ``_in_post`` False and finishes the job, or we see
+            # ``_pending`` at 0 and take the locked path below, or both (the finish is
+            # then attempted twice: the first terminal transition wins, and each side
+            # drops only its own hold). A failure deferred after our check is seen the
+            # same way: ``fail`` either reads ``_in_post`` False and finishes the job, or
+            # its activation still holds the job and its release applies the failure.
+            # ``_post_hold`` only ever goes True -> False. Plain statements only: an
+            # interrupt cannot land between them (docs/interrupts.md).
+            job._in_post = False
+            if job._pending:
+                return
+        step = make_step(worker, job)  # before the lock: a call, where an interrupt may land
         pool = self.pool
         with self.lock:
             # Plain statements ending in one C call (the append): see hold_and_queue.
@@ -262,9 +315,48 @@ class JobTable:
         with self.lock, job._lock:
             if job.status in TERMINAL_JOB_STATUSES:
                 return False
+            done, callbacks = self._transition_locked(job, status, error, now, holder)
+        self.after_finish((job, status, error, worker, done, callbacks))
+        return True
+
+    def release_on_pool_locked(self, worker: _Worker, job: JobContext | None) -> Any:
+        """``release_locked`` from a pool thread's ``done_locked``: a job whose last hold
+        this was is finished in the same acquisition (``finish_on_pool_locked``). Returns
+        the unlocked remainder of its finish as a ``(callback, arg)`` step, or None."""
+        # release_locked, inlined (once per task): plain statements until the wake-up.
+        if job is not None:
+            job._pending -= 1
+            if job._pending == 0 and job.status == RUNNING and not job._in_post:
+                return self.finish_on_pool_locked(job, worker)  # the hold passes to it
+        worker.inflight -= 1
+        self.inflight -= 1
+        if worker.inflight == 0 and worker.state.status == ExecutionStatus.RUNNING:
+            worker.state.status = ExecutionStatus.IDLE
+        if self.inflight == 0 and self.waiters:
+            self.wake_waiters_locked()
+        return None
+
+    def finish_on_pool_locked(self, job: JobContext, holder: _Worker) -> Any:
+        """Auto-complete ``job`` inside the pool thread's own acquisition of the pool lock.
+
+        What ``auto_complete`` does, without its two extra pool-lock round trips (its own,
+        and the pool thread's coming back for work): the transition happens here and
+        ``holder``'s hold (see ``release_locked``) is dropped in the same locked step, so a
+        waiter never sees idle before the job is finished. Only ``done_locked`` calls
+        this, on a pool thread, never the posting thread where an interrupt may land.
+        Returns the unlocked remainder (``after_finish``) as a ``(callback, arg)`` step.
+        """
+        failure = job._deferred_failure  # found during post; its activations were skipped
+        status = FAILED if failure is not None else COMPLETED
+        with job._lock:  # the pool lock is held: the same order as finish
+            if job.status in TERMINAL_JOB_STATUSES:  # an explicit complete came first
+                self.release_final_locked(holder)
+                return None
+            # _transition_locked and release_final_locked, inlined (once per job): one run
+            # of plain statements until the counters agree. Keep the three alike.
             job.status = status
-            job.error = error
-            job.completed_at = now
+            job.error = failure
+            job.completed_at = _now()
             done = job._done
             callbacks = job._callbacks
             job._callbacks = None
@@ -275,14 +367,50 @@ class JobTable:
                 job._counted = True
                 self.posted += 1
             counts[status] += 1
-            self.finished_order.append(job.job_id)
-            while len(self.finished_order) > MAX_FINISHED_JOBS:
-                old = self.finished_order.popleft()
-                self.jobs.pop(old, None)
-            if holder is not None:  # the auto-complete step's hold (release_locked)
-                self.release_final_locked(holder)
-            if counts[RUNNING] == 0 and self.waiters:
+            order = self.finished_order
+            order.append(job.job_id)
+            while len(order) > MAX_FINISHED_JOBS:
+                self.jobs.pop(order.popleft(), None)
+            holder.inflight -= 1  # the auto-complete hold (release_locked)
+            self.inflight -= 1
+            if holder.inflight == 0 and holder.state.status == ExecutionStatus.RUNNING:
+                holder.state.status = ExecutionStatus.IDLE
+            if self.waiters and (counts[RUNNING] == 0 or self.inflight == 0):
                 self.wake_waiters_locked()
+        return (self.after_finish,
+                (job, status, failure, self.workers.get(job.worker_id), done, callbacks))
+
+    def _transition_locked(self, job: JobContext, status: str, error: str | None,
+                           now: datetime, holder: _Worker | None) -> tuple[Any, Any]:
+        """The terminal transition itself (pool lock and job lock held, job not terminal):
+        one run of plain statements until the counters agree. Returns (gate, callbacks)."""
+        job.status = status
+        job.error = error
+        job.completed_at = now
+        done = job._done
+        callbacks = job._callbacks
+        job._callbacks = None
+        counts = self.counts
+        if job._counted:
+            counts[RUNNING] -= 1
+        else:  # finished before its first hold: count it as posted now
+            job._counted = True
+            self.posted += 1
+        counts[status] += 1
+        self.finished_order.append(job.job_id)
+        while len(self.finished_order) > MAX_FINISHED_JOBS:
+            old = self.finished_order.popleft()
+            self.jobs.pop(old, None)
+        if holder is not None:  # the auto-complete step's hold (release_locked)
+            self.release_final_locked(holder)
+        if counts[RUNNING] == 0 and self.waiters:
+            self.wake_waiters_locked()
+        return done, callbacks
+
+    def after_finish(self, settled: tuple[Any, ...]) -> None:
+        """What follows a terminal transition, outside the locks: the done-gate, the
+        done-callbacks (each isolated), the worker's counters, the trace, on_job_end."""
+        job, status, error, worker, done, callbacks = settled
         release_gate(done)
         if callbacks:
             for cb in callbacks:
@@ -303,7 +431,6 @@ class JobTable:
             if error is not None:
                 exc = job._exception or RuntimeError(error)
             _hooks.call(hooks, "on_job_end", job, worker.state, status, exc)
-        return True
 
     # -- queries --------------------------------------------------------------------------
     def get(self, job_id: str) -> JobContext | None:

@@ -52,7 +52,10 @@ class _Monitor:
         self._gate.acquire()
         self._timers: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
-        self._deadlines: dict[float, deque[tuple[float, JobContext]]] = {}
+        # timeout -> jobs in post order; a job is due at its post time + timeout
+        # (``job._posted_ns``, monotonic). The job itself, not a (due, job) tuple: one
+        # object less per post for the allocator and the collector.
+        self._deadlines: dict[float, deque[JobContext]] = {}
         self._compact_at: dict[float, int] = {}  # deque length that triggers _compact
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -88,17 +91,18 @@ class _Monitor:
     def add_deadline(self, timeout: float, job: JobContext) -> None:
         # Hot path (once per post): deque.append is atomic, so no lock unless this is
         # the first deadline of its kind and the monitor may be asleep indefinitely.
+        # ``job._posted_ns`` (monotonic, set before registration) + timeout is its due time.
         dq = self._deadlines.get(timeout)
         # The loop sweeps every DEADLINE_SWEEP_S once a deque exists (and it runs: an
         # interrupt may have cut the first start short).
         if dq is not None and self._thread is not None:
-            dq.append((time.monotonic() + timeout, job))
+            dq.append(job)
             return
         with self._lock:
             dq = self._deadlines.get(timeout)
             if dq is None:
                 dq = self._deadlines[timeout] = deque()
-            dq.append((time.monotonic() + timeout, job))
+            dq.append(job)
             self._ensure_started()
             self._notify()
 
@@ -108,7 +112,7 @@ class _Monitor:
         except RuntimeError:  # already released: a wake-up is pending anyway
             pass
 
-    def _compact(self, key: float, dq: deque[tuple[float, JobContext]]) -> None:
+    def _compact(self, key: float, dq: deque[JobContext]) -> None:
         """Drop finished jobs from anywhere in ``dq``, not only its front (issue 13).
 
         Sweeping only the front let one long job pin every later one, finished or not,
@@ -118,9 +122,9 @@ class _Monitor:
         entries appended during the pass. Runs again only once the deque has doubled.
         """
         for _ in range(len(dq)):
-            entry = dq.popleft()
-            if entry[1].status not in TERMINAL_JOB_STATUSES:
-                dq.append(entry)
+            job = dq.popleft()
+            if job.status not in TERMINAL_JOB_STATUSES:
+                dq.append(job)
         self._compact_at[key] = max(2 * len(dq), DEADLINE_COMPACT_MIN)
 
     def start_sampling(self) -> None:
@@ -160,14 +164,15 @@ class _Monitor:
                 if self._deadlines:
                     wake = min(wake, now + DEADLINE_SWEEP_S)
                 for key, dq in self._deadlines.items():
-                    while dq and (dq[0][1].status in TERMINAL_JOB_STATUSES or dq[0][0] <= now):
-                        _due, job = dq.popleft()
+                    while dq and (dq[0].status in TERMINAL_JOB_STATUSES
+                                  or dq[0]._posted_ns * 1e-9 + key <= now):
+                        job = dq.popleft()
                         if job.status not in TERMINAL_JOB_STATUSES:
                             expired.append(job)
                     if len(dq) > self._compact_at.get(key, DEADLINE_COMPACT_MIN):
                         self._compact(key, dq)
                     if dq:
-                        wake = min(wake, dq[0][0])
+                        wake = min(wake, dq[0]._posted_ns * 1e-9 + key)
                 if self.sampling:
                     if now >= next_sample:
                         next_sample = now + SAMPLE_INTERVAL_S

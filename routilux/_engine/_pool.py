@@ -147,22 +147,22 @@ class ThreadPool:
             self._waking += 1
             self._parked.pop().release()
 
-    def offer_next(self, task: Any) -> tuple[bool, Any, int]:
+    def offer_next(self, task: Any) -> tuple[bool, Any]:
         """Keep ``task`` as the calling pool thread's next task, if the pool is full.
 
         For logic that emits while no thread is idle (see ``_Worker.schedule``). Returns
-        ``(kept, displaced, depth)``: ``kept`` False means queue it the usual way (the
-        caller is not a pool thread, or a thread is idle or may still be spawned);
-        ``displaced`` is the earlier next task of this thread (the caller queues it at the
-        front), ``depth`` the queue depth for the trace. Called without the lock.
+        ``(kept, displaced)``: ``kept`` False means queue it the usual way (the caller is
+        not a pool thread, or a thread is idle or may still be spawned); ``displaced`` is
+        the earlier next task of this thread (the caller queues it at the front). Called
+        without the lock; ``depth()`` is the queue depth for the trace.
         """
         # Only when the pool is full: with room for another thread, spawn it, or a logic
         # that emits and then waits for its downstream would wait for itself.
         if self._parked or self._alive < self._size:
-            return False, None, 0
+            return False, None
         me = _get_ident()
         if me not in self._threads:
-            return False, None, 0
+            return False, None
         nexts = self.next_tasks
         # pop, not get: an idle thread may steal the entry meanwhile (_thread_loop), and
         # whoever pops a task owns it, so it never runs twice.
@@ -173,7 +173,11 @@ class ThreadPool:
         # instead; otherwise wake one to steal it.
         if self._parked or self.lock.locked():
             self.wake_one_for_next()
-        return True, previous, len(self.tasks) + len(nexts)
+        return True, previous
+
+    def depth(self) -> int:
+        """Tasks waiting: the run queue and the threads' next tasks (for the trace)."""
+        return len(self.tasks) + len(self.next_tasks)
 
     def repair_wake_locked(self) -> None:
         """After an interrupt inside a wake-up: make sure queued work has a thread coming.
@@ -349,24 +353,37 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
             elif woken:
                 pool._waking -= 1
                 woken = False
-            if task is not None:
-                pool._busy -= 1
+            # ``busy``: this thread is counted in ``_busy`` and ``running``. The counts are
+            # settled once at the end of the step, so a thread going from one task to the
+            # next (the common case) leaves them as they are.
+            busy = task is not None
+            if busy:
                 pool._completed += 1
-                del running[me]
                 follow = next_tasks.pop(me, None)
-                if follow is not None:
-                    follow.hold_locked()  # before the parent's release: the job stays open
-                finished = task.done_locked()
+                if follow is None:
+                    finished = task.done_locked()
+                else:
+                    # The follow's hold comes before the parent's release, so the job stays
+                    # open; a task that can tell both cancel out does both at once.
+                    handoff = getattr(task, "handoff_locked", None)
+                    if handoff is None:
+                        follow.hold_locked()
+                        finished = task.done_locked()
+                    else:
+                        finished = handoff(follow)
                 task = None
                 if follow is not None:
-                    if finished is None and pool._alive <= pool._size:
+                    if pool._alive <= pool._size:
                         task = follow  # run it next, without a queue round trip
-                        pool._busy += 1
-                        running[me] = task
                     else:
                         tasks.appendleft(follow)
-            # A job finished: settle it outside the lock first, then come back for work.
-            if finished is None and task is None:
+            # The next task is taken in this same acquisition even when a job finished:
+            # ``finished`` (the unlocked rest of its finish: gate, done-callbacks, counters)
+            # runs first, outside the lock, then the task. One pool-lock round trip per
+            # task. (A done-callback that blocks until other work has run holds back the
+            # task taken here, as it holds its thread already: done-callbacks, like a
+            # Future's, must not wait for the runtime's work.)
+            if task is None:
                 if pool._alive > pool._size or (pool.closed and not tasks):
                     pool._alive -= 1
                     pool._threads.pop(me, None)
@@ -376,8 +393,6 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                         pool._parked.pop().release()
                 elif tasks:
                     task = tasks.popleft()
-                    pool._busy += 1
-                    running[me] = task
                     if tasks and pool._parked and not pool._waking:
                         pool._waking += 1
                         pool._parked.pop().release()  # under the lock: see PARK_RECHECK_S
@@ -388,17 +403,21 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                     # may block until this very activation has run (emit, then wait).
                     task = next_tasks.popitem()[1]
                     task.hold_locked()
-                    pool._busy += 1
-                    running[me] = task
                 else:
                     pool._parked.append(park)
                     parking = True
+            if task is not None:
+                running[me] = task
+                if not busy:
+                    pool._busy += 1
+            elif busy:
+                pool._busy -= 1
+                del running[me]
         if finished is not None:
             try:
                 finished[0](finished[1])  # (callback, arg) from done_locked, run unlocked
             except Exception:  # our machinery: never kill a pool thread
                 logger.exception("routilux: error finishing a job; this is a bug in routilux")
-            continue
         if parking:
             woken = True if park.acquire(True, PARK_RECHECK_S) else None
             continue

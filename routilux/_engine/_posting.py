@@ -21,6 +21,7 @@ import os
 import random
 import time
 from _thread import allocate_lock as _allocate_lock
+from functools import partial as _partial
 from typing import TYPE_CHECKING, Any
 
 from .._errors import QueueFullError, RuntimeShutDown, WorkerNotRunningError, error_text
@@ -145,33 +146,35 @@ def target(rt: Runtime, flow: Flow, routine_name: str, slot_name: str,
 def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str, data: dict,
              job_id: str | None, metadata: Any) -> JobContext:
     """Create, register and deliver one job (see the module docstring)."""
-    ws = worker.state
     box: list[JobContext] = []
     table = rt._table
-
-    def accept() -> JobContext:
-        job = JobContext(
-            job_id=job_id or new_job_id(), worker_id=ws.worker_id, flow_id=flow.flow_id,
-            metadata=dict(metadata) if metadata else {},
-        )
-        job._attach(table.finish, flow.execution_timeout)
-        box.append(job)  # first: post's handler must see any job that may be registered
-        table.register(worker, job)
-        tr = rt._tracer
-        if tr is not None:
-            tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
-        hooks = _hooks.active
-        if hooks is not None:
-            _hooks.call(hooks, "on_job_start", job, ws)
-        if _output.routed is not None:
-            _output.routed.note_origin(job)
-        return job
-
+    plan = worker.plan(rid)
     try:
-        worker.deliver(rid, slot_name, data, None, None, on_accept=accept)
-        job = box[0]
+        if (job_id is None and plan.immediate and plan.logic is not None
+                and rt._tracer is None and _hooks.active is None and _output.routed is None):
+            # The fast path: the built-in immediate policy, a generated id, nothing
+            # watching. The job is created first (outside the routine's lock) and
+            # registered together with its first activation (``deliver_posted``).
+            job = JobContext(new_job_id(), worker.state.worker_id, flow.flow_id,
+                             metadata=dict(metadata) if metadata else {})  # new_job, inlined
+            job._attach(table, flow.execution_timeout)
+            box.append(job)  # first: post's handler must see any job that may be registered
+            worker.deliver_posted(plan, slot_name, data, job)
+        else:
+            # A partial of a module function, not a closure: a closure over these names
+            # made a cell object per name, a function and its closure tuple on every post.
+            worker.deliver(rid, slot_name, data, None, None, on_accept=_partial(
+                _accept, rt, worker, flow, rid, slot_name, job_id, metadata, box))
+            job = box[0]
         rt._monitor.add_deadline(job._timeout, job)
-        table.settle_post(worker, job, _Callback(worker, job))
+        if job._post_hold or job._deferred_failure is not None:
+            table.settle_post(worker, job, _Callback)
+        else:
+            # settle_post's common case, inlined (the same plain statements, see there):
+            # the first activation took post's hold over and nothing failed.
+            job._in_post = False
+            if not job._pending:
+                table.settle_post(worker, job, _Callback)
     except Exception as exc:
         if box and box[0]._counted:  # a fault after registering: it fails, caller learns
             abort_post(rt, worker, box[0], exc)
@@ -199,6 +202,36 @@ def post_job(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
                     table.inflight -= 1
             table.after_abort(job)
         raise
+    return job
+
+
+def new_job(rt: Runtime, worker: _Worker, flow: Flow, job_id: str | None,
+            metadata: Any) -> JobContext:
+    """A new job of ``flow`` on ``worker``, taken on by ``rt`` but not yet registered."""
+    job = JobContext(
+        job_id=job_id or new_job_id(), worker_id=worker.state.worker_id, flow_id=flow.flow_id,
+        metadata=dict(metadata) if metadata else {},
+    )
+    job._attach(rt._table, flow.execution_timeout)
+    return job
+
+
+def _accept(rt: Runtime, worker: _Worker, flow: Flow, rid: str, slot_name: str,
+            job_id: str | None, metadata: Any, box: list[JobContext]) -> JobContext:
+    """post's ``on_accept``: create and register the job (the slot has room; called by
+    ``deliver`` under the routine's lock, so a full slot registers nothing)."""
+    job = new_job(rt, worker, flow, job_id, metadata)
+    box.append(job)  # first: post's handler must see any job that may be registered
+    rt._table.register(worker, job)
+    ws = worker.state
+    tr = rt._tracer
+    if tr is not None:
+        tr.record("job.posted", job.job_id, rid, slot_name, None, None, ws.worker_id)
+    hooks = _hooks.active
+    if hooks is not None:
+        _hooks.call(hooks, "on_job_start", job, ws)
+    if _output.routed is not None:
+        _output.routed.note_origin(job)
     return job
 
 

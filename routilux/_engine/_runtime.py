@@ -282,11 +282,16 @@ class Runtime:
         it was creating is then either not created or "cancelled" (docs/interrupts.md).
         After ``shutdown()`` it raises ``RuntimeShutDown`` (a ``RuntimeError``).
         """
-        self._check_open()
+        # Once per post, so the common case is inlined: _check_open, _resolve_flow, and
+        # check_names / target only when they have something to say.
+        if self._shut_down:
+            raise RuntimeShutDown("Runtime is shut down")
         if _monitoring.enabled and self._tracer is None:
             self._start_tracing()
-        flow = self._resolve_flow(flow_name)
-        _posting.check_names(flow, routine_name, slot_name)
+        flow = FlowRegistry.get_instance().lookup(flow_name)
+        routine = flow.routines.get(routine_name)
+        if routine is None or slot_name not in routine._slots:
+            _posting.check_names(flow, routine_name, slot_name)  # raises, naming the choices
         if type(data) is dict or isinstance(data, Mapping):
             data = dict(data)
         elif data is None:
@@ -297,7 +302,9 @@ class Runtime:
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         if job_id is not None and not isinstance(job_id, str):
             raise TypeError(f"job_id must be a str, got {type(job_id).__name__}")
-        worker, flow = _posting.target(self, flow, routine_name, slot_name, worker_id)
+        worker = self._default_workers.get(id(flow)) if worker_id is None else None
+        if worker is None or not worker.accepting:
+            worker, flow = _posting.target(self, flow, routine_name, slot_name, worker_id)
         if self.max_queue_size is None:
             return worker.state, _posting.post_job(self, worker, flow, routine_name, slot_name,
                                                    data, job_id, metadata)

@@ -24,6 +24,14 @@ from ._calling import make_caller
 # layer test (tests/routilux/test_layers.py) counts type-only imports as arrows too.
 _Worker = Any
 
+# Hot-path construction of the Activation NamedTuple with every field given:
+# tuple.__new__ directly, without the generated Python-level __new__ frame (same object).
+_new_tuple = tuple.__new__
+# Hot-path bindings: one global load instead of a global and an attribute load each.
+_monotonic_ns = time.monotonic_ns
+_time = time.time
+_set_activation = _activation.set
+_reset_activation = _activation.reset
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _error_text = error_text  # never raises, whatever the exception's __str__ does
 
@@ -99,7 +107,8 @@ class _Task:
         return self.plan.routine
 
     def ended(self) -> bool:
-        """True (and nothing to settle) when this activation must not start."""
+        """True (and nothing to settle) when this activation must not start (the same
+        test is inlined at the top of ``run``; keep the two alike)."""
         job = self.job
         if job is not None and (job.status in _FAILED_OR_CANCELLED
                                 or job._deferred_failure is not None):
@@ -111,9 +120,11 @@ class _Task:
         return False
 
     def run(self) -> None:
-        if self.ended():
-            return
         job = self.job
+        if job is not None and (job.status in _FAILED_OR_CANCELLED
+                                or job._deferred_failure is not None):
+            self.retrying = False  # ``ended()``, inlined: once per activation
+            return
         plan = self.plan
         worker = self.worker
         rt = worker.runtime
@@ -121,11 +132,11 @@ class _Task:
         rid = self.rid
         tr = rt._tracer
         self.retrying = False
-        start = self.started_ns = time.monotonic_ns()
+        start = self.started_ns = _monotonic_ns()
         if tr is not None:
             tr.record("task.started", job.job_id if job is not None else None, rid, self.slot,
                       (start - self.queued_ns) / 1e9, None, ws.worker_id)
-        token = _activation.set(Activation(job, ws, rid, plan.routine, rt, worker))
+        token = _set_activation(_new_tuple(Activation, (job, ws, rid, plan.routine, rt, worker)))
         hooks = _hooks.active
         if hooks is not None:
             _hooks.call(hooks, "on_routine_start", rid, ws, job)
@@ -134,22 +145,22 @@ class _Task:
         except BaseException as exc:  # user code: handled by the error strategy
             if hooks is not None:
                 _hooks.call(hooks, "on_routine_end", rid, ws, job, "failed", exc)
-            _activation.reset(token)
+            _reset_activation(token)
             err = _error_text(exc)
             if tr is not None:
                 job_id = job.job_id if job is not None else None
-                dur = (time.monotonic_ns() - start) / 1e9
+                dur = (_monotonic_ns() - start) / 1e9
                 tr.record("task.error", job_id, rid, self.slot, dur, err, ws.worker_id)
                 tr.record("task.finished", job_id, rid, self.slot, dur, err, ws.worker_id)
             worker.handle_error(self, exc, err, is_policy=False, settle_later=True)
             return
         if hooks is not None:
             _hooks.call(hooks, "on_routine_end", rid, ws, job, "completed", None)
-        _activation.reset(token)
-        ws._history.append((rid, "logic_executed", self.msg, time.time()))
+        _reset_activation(token)
+        ws._history.append((rid, "logic_executed", self.msg, _time()))
         if tr is not None:
             tr.record("task.finished", job.job_id if job is not None else None, rid, self.slot,
-                      (time.monotonic_ns() - start) / 1e9, None, ws.worker_id)
+                      (_monotonic_ns() - start) / 1e9, None, ws.worker_id)
 
     def hold_locked(self) -> None:
         worker = self.worker
@@ -164,11 +175,22 @@ class _Task:
                 job, JobStatus.FAILED.value, f"RoutiluxInternalError: {_error_text(exc)} (this is "
                 "a bug in routilux; please report it)")
 
+    def handoff_locked(self, follow: Any) -> Any:
+        """``follow.hold_locked()`` then ``done_locked()`` (the pool thread runs ``follow``
+        next): when ``follow`` holds the same job on the same worker and this run releases
+        its hold, the two cancel out exactly (the job's, the worker's and the table's
+        counts go +1 then -1, never through zero), so neither is done."""
+        if (self.retrying is False and type(self) is _Task and follow.job is self.job
+                and follow.worker is self.worker):
+            return None
+        follow.hold_locked()
+        return self.done_locked()
+
     def done_locked(self) -> Any:
         retrying = self.retrying
         if retrying is False:
             worker = self.worker
-            return worker.table.release_locked(worker, self.job)
+            return worker.table.release_on_pool_locked(worker, self.job)
         if retrying is not True:  # a retry delay (s), decided while this run was on-thread
             worker = self.worker
             worker.runtime._call_later(retrying, worker.resubmit, self)
@@ -200,4 +222,4 @@ class _Callback:
 
     def done_locked(self) -> Any:
         worker = self.worker
-        return worker.table.release_locked(worker, self.job)
+        return worker.table.release_on_pool_locked(worker, self.job)

@@ -35,6 +35,15 @@ logger = logging.getLogger("routilux")
 _DEFAULT_HANDLER = ErrorHandler(ErrorStrategy.STOP)
 _FAILED_OR_CANCELLED = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 _IMMEDIATE_MSG = {"reason": "immediate"}
+_NO_DATA: Mapping[str, Any] = {}  # a policy's empty data slice (read, never written)
+# Hot-path construction of the NamedTuples (Activation, SlotDataPoint) with every field
+# given: tuple.__new__ directly, without the generated Python-level __new__ frame.
+_new_tuple = tuple.__new__
+# Hot-path bindings: one global load instead of a global and an attribute load each.
+_monotonic_ns = time.monotonic_ns
+_time = time.time
+_set_activation = _activation.set
+_reset_activation = _activation.reset
 _error_text = error_text  # never raises, whatever the exception's __str__ does
 
 
@@ -138,7 +147,7 @@ class _Worker:
             if hooks is not None and not _hooks.allow_enqueue(
                     hooks, plan.routine._slots[slot_name], rid, job, data, self.flow.flow_id):
                 return False
-            point = SlotDataPoint(data, emitted_from, time.time(), job)
+            point = _new_tuple(SlotDataPoint, (data, emitted_from, _time(), job))
             if plan.immediate and plan.logic is not None:
                 try:
                     items = q.put_take(point)
@@ -164,6 +173,37 @@ class _Worker:
                 tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
                           depth, None, self.state.worker_id)
             return self._evaluate(plan, slot_name, job)
+
+    def deliver_posted(self, plan: _Plan, slot_name: str, data: Any, job: JobContext) -> None:
+        """post's fast path: one new job's item into a routine with the built-in immediate
+        policy, while nothing watches (no tracer, hooks or routed output; the caller
+        checks). ``job`` is created but not registered: it is registered and its
+        activation queued in one locked step (``JobTable.register_and_queue``), so a
+        full slot registers nothing, and an interrupt before that step leaves only an
+        unregistered job object behind (its item consumed, never run).
+        """
+        q = plan.queues[slot_name]
+        with plan.lock:
+            try:
+                items = q.put_take(_new_tuple(SlotDataPoint, (data, None, _time(), job)))
+            except SlotQueueFullError:  # put_take's own check: nothing was added
+                full = True
+            else:
+                full = False
+            if full:
+                raise SlotQueueFullError(
+                    f"slot {plan.rid}.{slot_name} is full ({q.max_length} unconsumed items); "
+                    "no job was registered"
+                )
+            if plan.single:
+                batch = {slot_name: items}
+            else:
+                batch = {name: other.consume_all_new() if other.unconsumed() else []
+                         for name, other in plan.queues.items()}
+                batch[slot_name] = items
+            task = plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job)
+            task.queued_ns = _monotonic_ns()
+            self.table.register_and_queue(self, job, task)
 
     def _trace_full(self, tr: Any, job: Any, rid: str, slot_name: str, q: SlotQueue) -> None:
         if tr is not None:
@@ -199,12 +239,12 @@ class _Worker:
                 for view in views.values():
                     first = view._queue.peek_first_point_new()
                     barrier_jobs.append(first.job.job_id if first and first.job else None)
-        token = _activation.set(Activation(job, ws, rid, routine, rt))
+        token = _set_activation(_new_tuple(Activation, (job, ws, rid, routine, rt, None)))
         try:
             result = policy(views, ws)
             fire, data_slice, msg = self._check_policy_result(rid, result)
         except Exception as exc:
-            _activation.reset(token)
+            _reset_activation(token)
             err = _error_text(exc)
             if tr is not None:
                 tr.record("task.error", job.job_id if job else None, rid, slot_name, 0.0,
@@ -214,9 +254,9 @@ class _Worker:
         except BaseException:
             # KeyboardInterrupt / SystemExit in the delivering thread is not the policy's
             # error to handle: it goes to whoever posted (post cancels its job).
-            _activation.reset(token)
+            _reset_activation(token)
             raise
-        _activation.reset(token)
+        _reset_activation(token)
         job_id = job.job_id if job is not None else None
         if not fire:
             if tr is not None:
@@ -241,17 +281,18 @@ class _Worker:
 
     @staticmethod
     def _check_policy_result(rid: str, result: Any) -> tuple[bool, Mapping[str, Any], Any]:
-        if not isinstance(result, (tuple, list)) or len(result) != 3:
+        if (type(result) is not tuple and not isinstance(result, (tuple, list))) \
+                or len(result) != 3:
             raise TypeError(
                 f"the activation policy of routine {rid!r} returned {result!r}; a policy must "
                 "return (should_activate: bool, data_slice: dict[str, list], policy_message)"
             )
         fire, data_slice, msg = result
         if not fire:
-            return False, {}, msg
+            return False, _NO_DATA, msg
         if data_slice is None:
-            data_slice = {}
-        if not isinstance(data_slice, Mapping):
+            data_slice = _NO_DATA
+        elif type(data_slice) is not dict and not isinstance(data_slice, Mapping):
             raise TypeError(
                 f"the activation policy of routine {rid!r} returned data_slice "
                 f"{data_slice!r}; a policy must return (should_activate: bool, "
@@ -270,17 +311,18 @@ class _Worker:
         activation of a logic call is kept there; an earlier one goes to the shared queue.
         """
         rt = self.runtime
-        task.queued_ns = time.monotonic_ns()
+        task.queued_ns = _monotonic_ns()
         tr = rt._tracer
         # Only for a job already counted: a job posted from inside logic must count as
         # running at once, or another thread's wait_until_all_jobs_finished may pass.
         job = task.job
         if job is None or job._counted:
-            kept, previous, depth = rt._pool.offer_next(task)
+            pool = rt._pool
+            kept, previous = pool.offer_next(task)
             if kept:
                 if tr is not None:
                     tr.record("task.queued", job.job_id if job else None, task.rid,
-                              task.slot, depth, None, self.state.worker_id)
+                              task.slot, pool.depth(), None, self.state.worker_id)
                 if previous is None:
                     return
                 # To the front: it is a running job's next step (a sibling of the task just
@@ -308,15 +350,15 @@ class _Worker:
         """Deliver one emitted item to every slot wired to ``rid.event_name``, in order."""
         ws = self.state
         if job is not None and job.status in _FAILED_OR_CANCELLED:
-            ws._history.append((rid, "emit_dropped", (event_name, payload), time.time()))
+            ws._history.append((rid, "emit_dropped", (event_name, payload), _time()))
             return
         hooks = _hooks.active
         if hooks is not None:
             event = self.flow.routines[rid]._events.get(event_name)
             if _hooks.call(hooks, "on_event_emit", event, rid, ws, job, payload) is False:
-                ws._history.append((rid, "emit_dropped", (event_name, payload), time.time()))
+                ws._history.append((rid, "emit_dropped", (event_name, payload), _time()))
                 return
-        ws._history.append((rid, "event_emit", (event_name, payload), time.time()))
+        ws._history.append((rid, "event_emit", (event_name, payload), _time()))
         rejected: list[str] | None = None
         for trid, sname in self.flow._routes.get((rid, event_name), ()):
             try:
@@ -339,7 +381,7 @@ class _Worker:
         config = getattr(plan.policy, "_policy_config", {}) or {}
         interval = float(config.get("min_interval_seconds", 0.0))
         last = self.state._policy_state.get((rid, "time_interval"))
-        due = (last or time.time()) + interval
+        due = (last or _time()) + interval
         rt = self.runtime
         entry = self._rechecks.get(rid)
         old_owner = None
@@ -354,7 +396,7 @@ class _Worker:
                 self._rechecks[rid] = entry
                 self.hold_locked(job)
                 finished = None
-                rt._call_later(max(due - time.time(), 0.0), self._run_recheck, (rid, entry))
+                rt._call_later(max(due - _time(), 0.0), self._run_recheck, (rid, entry))
         if finished is not None:
             finished[0](finished[1])
 
@@ -423,7 +465,7 @@ class _Worker:
         """Put ``task``, which already holds its job, on the run queue; release the hold
         instead if the pool has closed. (Retries, and offloaded outcomes to settle.)"""
         rt = self.runtime
-        task.queued_ns = time.monotonic_ns()
+        task.queued_ns = _monotonic_ns()
         with rt._lock:
             finished = None
             if rt._pool.closed:

@@ -114,6 +114,17 @@ class FlowRegistry(ProcessWide):
             TypeError: ``flow_name`` is neither a Flow nor a str.
             ValueError: no such flow (the known names are listed).
         """
+        if type(flow_name) is str:
+            # The common case (once per post), without the lock or WeakValueDictionary's
+            # Python-level get: two dict reads, each atomic. Only a live flow found here
+            # is returned; anything else takes the locked path below.
+            flow = self._by_name.get(flow_name)
+            if flow is not None:
+                return flow
+            ref = self._by_id.data.get(flow_name)
+            flow = ref() if ref is not None else None
+            if flow is not None:
+                return flow
         if isinstance(flow_name, Flow):
             return flow_name
         if not isinstance(flow_name, str):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from _thread import allocate_lock as _allocate_lock
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ._status import TERMINAL_JOB_STATUSES, JobStatus
 
@@ -27,6 +26,17 @@ def release_gate(gate: Any) -> None:
         except RuntimeError:  # already open
             pass
 _WAIT_SLICE_S = 0.1  # seconds; JobContext.wait re-checks the status this often
+
+
+_DEFAULT: Any = object()  # "argument left out": make the field's default
+_PENDING = JobStatus.PENDING.value
+_now = datetime.now
+
+
+class JobOwner(Protocol):
+    """What a job needs of the runtime that took it on (the engine's ``JobTable``)."""
+
+    def finish(self, job: JobContext, status: str, error: str | None) -> bool: ...
 
 
 @dataclass(eq=False)
@@ -49,15 +59,35 @@ class JobContext:
     status: str = JobStatus.PENDING.value
     error: str | None = None
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+    # An explicit __init__ (dataclass keeps it: fields, repr and asdict stay the
+    # dataclass's), the generated one's behaviour: a factory default is made when the
+    # argument is left out. Hand-written because it runs once per post: the generated
+    # one calls its default factories through keyword defaults and then __post_init__.
+    def __init__(self, job_id: Any = _DEFAULT, worker_id: str = "", flow_id: str = "",
+                 created_at: Any = _DEFAULT, completed_at: datetime | None = None,
+                 metadata: Any = _DEFAULT, data: Any = _DEFAULT, trace_log: Any = _DEFAULT,
+                 status: str = _PENDING, error: str | None = None) -> None:
+        self.job_id = str(uuid.uuid4()) if job_id is _DEFAULT else job_id
+        self.worker_id = worker_id
+        self.flow_id = flow_id
+        self.created_at = _now() if created_at is _DEFAULT else created_at
+        self.completed_at = completed_at
+        self.metadata = {} if metadata is _DEFAULT else metadata
+        self.data = {} if data is _DEFAULT else data
+        self.trace_log = [] if trace_log is _DEFAULT else trace_log
+        self.status = status
+        self.error = error
+        self._lock = _allocate_lock()  # what threading.Lock() returns, without the lookup
         # A raw lock held until the job is terminal (made by the first waiter), not an
         # Event: Event.set runs a Condition in Python, and an interrupt inside it in the
         # finishing thread could leave its lock held, hanging every waiter (issue 13).
         self._done: Any = None
         self._callbacks: list[Callable[[JobContext], None]] | None = None
-        # Set by the runtime that owns this job: called for the first terminal transition.
-        self._finisher: Callable[[JobContext, str, str | None], bool] | None = None
+        # The runtime's job table that owns this job: its ``finish`` makes the first
+        # terminal transition. The owner itself, not a bound method of it: a bound method
+        # per job is one more object allocated per post and walked by every collection
+        # while the runtime keeps the job (up to 10,000 finished ones).
+        self._owner: JobOwner | None = None
         # Runtime bookkeeping, declared here so every job has it. Written only by the
         # engine's job table and posting steps (routilux/_engine/_jobs.py), under the pool
         # lock, as plain stores: those steps must stay free of calls (docs/interrupts.md).
@@ -70,12 +100,25 @@ class JobContext:
         self._timeout = 0.0  # seconds: the flow's execution_timeout when posted
         self._posted_ns = 0  # time.monotonic_ns() at post (the job.* latency in the trace)
         self._exception: BaseException | None = None  # what failed it (on_job_end hooks)
+        if self._has_post_init:  # a subclass's dataclass-style hook
+            self.__post_init__()
 
-    def _attach(self, finisher: Callable[[JobContext, str, str | None], bool],
-                timeout_s: float) -> None:
-        """A runtime takes this job on in ``post``: it finishes it, by ``timeout_s`` at the latest."""
+    # A subclass may define ``__post_init__`` (calling ``super().__post_init__()``) as with
+    # the generated __init__; the base class's is empty and is not called.
+    _has_post_init = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._has_post_init = cls.__post_init__ is not JobContext.__post_init__
+
+    def __post_init__(self) -> None:
+        """Nothing to do here (``__init__`` sets everything): the hook for subclasses."""
+
+    def _attach(self, owner: JobOwner, timeout_s: float) -> None:
+        """A runtime takes this job on in ``post``: ``owner`` finishes it, by ``timeout_s``
+        at the latest."""
         self._in_post = True
-        self._finisher = finisher
+        self._owner = owner
         self._timeout = timeout_s
         self._posted_ns = time.monotonic_ns()
 
@@ -127,8 +170,9 @@ class JobContext:
                 f"cannot complete job {self.job_id!r} with status {status!r}; "
                 f"valid: {_VALID_TERMINAL}"
             )
-        if self._finisher is not None:
-            return self._finisher(self, status, error)
+        owner = self._owner
+        if owner is not None:
+            return owner.finish(self, status, error)
         return self._mark_terminal(status, error)
 
     def _mark_terminal(self, status: str, error: str | None) -> bool:

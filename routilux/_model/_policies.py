@@ -58,9 +58,14 @@ def all_slots_ready_policy(match_job: bool = False) -> Policy:
         if match_job:
             act = current_activation()
             job = act.job if act is not None else None
-            queues = [slot._q() for slot in slots.values()]
-            if not all(q.has_job(job) for q in queues):
-                return False, {}, None
+            # One loop that stops at the first slot without the job (most arrivals at a
+            # barrier): no list comprehension or generator frame per evaluation.
+            queues = []
+            for slot in slots.values():
+                q = slot._q()
+                if not q.has_job(job):
+                    return False, {}, None
+                queues.append(q)
             data = {}
             for name, q in zip(slots, queues):
                 _found, item = q.consume_oldest_of_job(job)

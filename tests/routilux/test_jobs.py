@@ -302,3 +302,29 @@ def test_a_raising_done_callback_is_logged_and_the_job_still_finishes(caplog) ->
         job.add_done_callback(bad)  # already terminal: runs at once, in this thread, logged
     assert sum("callback" in r.getMessage() and r.exc_info is not None
                for r in caplog.records) == 2
+
+
+@pytest.mark.timeout(30)
+def test_job_context_init_keeps_the_dataclass_defaults() -> None:
+    # JobContext's __init__ is hand-written (it runs once per post); it must behave as the
+    # generated one: a factory default only when the argument is left out, fresh
+    # containers per job, the dataclass's fields and a subclass's __post_init__ called.
+    import dataclasses
+    import uuid
+
+    a, b = JobContext(), JobContext(job_id="given", created_at=None, metadata=None)
+    assert uuid.UUID(a.job_id).version == 4 and a.created_at is not None
+    assert (b.job_id, b.created_at, b.metadata) == ("given", None, None)
+    assert a.data is not JobContext().data and a.trace_log is not JobContext().trace_log
+    assert (a.metadata, a.data, a.trace_log, a.status, a.error) == ({}, {}, [], "pending", None)
+    assert [f.name for f in dataclasses.fields(JobContext)] == [
+        "job_id", "worker_id", "flow_id", "created_at", "completed_at", "metadata", "data",
+        "trace_log", "status", "error"]
+    assert dataclasses.asdict(JobContext(job_id="x", worker_id="w"))["worker_id"] == "w"
+
+    class Marked(JobContext):
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.marked = True
+
+    assert Marked(job_id="m").marked is True
