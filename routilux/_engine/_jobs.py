@@ -136,6 +136,7 @@ class JobTable:
                 raise
             if worker.state.status == ExecutionStatus.IDLE:
                 worker.state.status = ExecutionStatus.RUNNING
+            return len(pool.tasks) + len(pool.next_tasks)
 
     # -- a post's own hold ----------------------------------------------------------------
     def register(self, worker: _Worker, job: JobContext) -> None:

@@ -228,6 +228,10 @@ def test_pool_series_equals_the_task_events_through_a_flood() -> None:
     assert max(p.busy for p in series) <= 3 and max(p.queued for p in series) >= 10
     assert series[-1].busy == series[-1].queued == 0
     assert [t for t in (p.ts_ns for p in series)] == sorted(p.ts_ns for p in series)
+    # Each task.queued carries the run-queue depth after its enqueue (docs/trace_events.md),
+    # on both paths (the shared queue and an emitting thread's next slot): never None.
+    depths = [e.value for e in events if e.kind == "task.queued"]
+    assert len(depths) == 900 and all(type(d) is int and d >= 1 for d in depths), depths[:5]
 
 
 @pytest.mark.timeout(120)
