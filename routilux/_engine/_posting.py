@@ -5,13 +5,21 @@ as running, held in flight by its post) under the slot's lock, deliver the item 
 and scheduling run in this thread), then hand post's own hold on (``JobTable.settle_post``).
 A bounded run queue makes post wait for room first (``wait_for_room``).
 
+The fast path (the built-in immediate policy, a generated job id, no tracer, hooks or
+routed output: most posts) creates the job before taking the slot's lock and registers it
+in the same locked step that queues its first activation (``_Worker.deliver_posted``,
+``JobTable.register_and_queue``): one pool-lock acquisition per post, and post's own hold
+is never taken, since the activation holds the job from the moment it is registered.
+
 Interrupt safety (issue 13, docs/interrupts.md): the job is registered, counted and held
 in one locked run of plain statements, so an exception anywhere before it leaves nothing
 behind, and anything raised after it (a KeyboardInterrupt in this thread, a fault of
 ours) ends the job "cancelled" or "failed" and reaches the caller. post's own hold passes
 to the first activation its delivery schedules, else to the bookkeeping step that
 finishes the job after post returns, so the job cannot finish (or be counted twice) in
-between.
+between. On the fast path an interrupt before the locked step leaves an unregistered job
+object (its item consumed from the slot, never run): not created, as far as the runtime
+and the caller can tell; after it, the job is cancelled like any other.
 """
 
 from __future__ import annotations
