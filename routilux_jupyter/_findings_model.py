@@ -9,31 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_FINDINGS", "NOTEBOOKS", "FindingList", "finding_of", "notebook_for"]
+from routilux.diagnostics import FINDING_NOTEBOOKS
+
+__all__ = ["MAX_FINDINGS", "FindingList", "finding_of", "notebook_for"]
 
 MAX_FINDINGS = 50
-
-# Finding kind -> tutorial notebook, as routilux.diagnostics.FINDING_NOTEBOOKS says; this copy
-# is used for findings read from a trace when that module is missing.
-NOTEBOOKS: dict[str, str] = {
-    "shared_mutable_state": "01_shared_mutable_state.ipynb",
-    "blocking": "02_blocking_the_pool.ipynb",
-    "deadlock": "03_deadlocks.ipynb",
-    "lock_order": "03_deadlocks.ipynb",
-    "pool_exhaustion": "04_pool_exhaustion.ipynb",
-    "barrier": "05_barrier_usage.ipynb",
-}
 
 
 def notebook_for(kind: str | None) -> str | None:
     """The notebook that explains a finding kind, or None if no notebook covers it."""
     if not kind:
         return None
-    try:
-        from routilux.diagnostics import FINDING_NOTEBOOKS
-    except ImportError:
-        FINDING_NOTEBOOKS = NOTEBOOKS
-    return FINDING_NOTEBOOKS.get(kind) or NOTEBOOKS.get(kind)
+    return FINDING_NOTEBOOKS.get(kind)
 
 
 def finding_of(name: Any, detail: Any, t: float) -> dict[str, Any]:

@@ -353,31 +353,7 @@ class JobTable:
             if job.status in TERMINAL_JOB_STATUSES:  # an explicit complete came first
                 self.release_final_locked(holder)
                 return None
-            # _transition_locked and release_final_locked, inlined (once per job): one run
-            # of plain statements until the counters agree. Keep the three alike.
-            job.status = status
-            job.error = failure
-            job.completed_at = _now()
-            done = job._done
-            callbacks = job._callbacks
-            job._callbacks = None
-            counts = self.counts
-            if job._counted:
-                counts[RUNNING] -= 1
-            else:  # finished before its first hold: count it as posted now
-                job._counted = True
-                self.posted += 1
-            counts[status] += 1
-            order = self.finished_order
-            order.append(job.job_id)
-            while len(order) > MAX_FINISHED_JOBS:
-                self.jobs.pop(order.popleft(), None)
-            holder.inflight -= 1  # the auto-complete hold (release_locked)
-            self.inflight -= 1
-            if holder.inflight == 0 and holder.state.status == ExecutionStatus.RUNNING:
-                holder.state.status = ExecutionStatus.IDLE
-            if self.waiters and (counts[RUNNING] == 0 or self.inflight == 0):
-                self.wake_waiters_locked()
+            done, callbacks = self._transition_locked(job, status, failure, _now(), holder)
         return (self.after_finish,
                 (job, status, failure, self.workers.get(job.worker_id), done, callbacks))
 

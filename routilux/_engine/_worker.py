@@ -138,10 +138,7 @@ class _Worker:
                     if tr is not None:
                         tr.record("slot.full", None, rid, slot_name, q.max_length, None,
                                   self.state.worker_id)
-                    raise SlotQueueFullError(
-                        f"slot {rid}.{slot_name} is full ({q.max_length} unconsumed items); "
-                        "no job was registered"
-                    )
+                    raise _full_at_post(rid, slot_name, q)
                 job = on_accept()
             hooks = _hooks.active
             if hooks is not None and not _hooks.allow_enqueue(
@@ -156,12 +153,7 @@ class _Worker:
                     raise
                 # No slot.enqueue here: the item is consumed in the same step, and the
                 # task.queued event that follows says the same (see docs/trace_events.md).
-                if plan.single:
-                    batch = {slot_name: items}
-                else:
-                    batch = {name: other.consume_all_new() if other.unconsumed() else []
-                             for name, other in plan.queues.items()}
-                    batch[slot_name] = items
+                batch = {slot_name: items} if plan.single else _batch(plan, slot_name, items)
                 self.schedule(plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job))
                 return True
             try:
@@ -191,16 +183,8 @@ class _Worker:
             else:
                 full = False
             if full:
-                raise SlotQueueFullError(
-                    f"slot {plan.rid}.{slot_name} is full ({q.max_length} unconsumed items); "
-                    "no job was registered"
-                )
-            if plan.single:
-                batch = {slot_name: items}
-            else:
-                batch = {name: other.consume_all_new() if other.unconsumed() else []
-                         for name, other in plan.queues.items()}
-                batch[slot_name] = items
+                raise _full_at_post(plan.rid, slot_name, q)
+            batch = {slot_name: items} if plan.single else _batch(plan, slot_name, items)
             task = plan.task_class(self, plan, slot_name, batch, _IMMEDIATE_MSG, job)
             task.queued_ns = _monotonic_ns()
             self.table.register_and_queue(self, job, task)
@@ -478,3 +462,19 @@ class _Worker:
     def wait_idle(self, timeout: float | None) -> bool:
         rt = self.runtime
         return rt._table.wait(lambda: not self.inflight, timeout, on_interrupt=rt._on_interrupt)
+
+
+def _batch(plan: _Plan, slot_name: str, items: list[Any]) -> dict[str, list[Any]]:
+    """An immediate activation's data for a routine with several slots: ``items`` for the
+    arriving slot, and whatever the other slots hold (consumed with it)."""
+    batch = {name: other.consume_all_new() if other.unconsumed() else []
+             for name, other in plan.queues.items()}
+    batch[slot_name] = items
+    return batch
+
+
+def _full_at_post(rid: str, slot_name: str, q: SlotQueue) -> SlotQueueFullError:
+    return SlotQueueFullError(
+        f"slot {rid}.{slot_name} is full ({q.max_length} unconsumed items); "
+        "no job was registered"
+    )
