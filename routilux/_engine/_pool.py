@@ -377,12 +377,11 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                         task = follow  # run it next, without a queue round trip
                     else:
                         tasks.appendleft(follow)
-            # The next task is taken in this same acquisition even when a job finished:
-            # ``finished`` (the unlocked rest of its finish: gate, done-callbacks, counters)
-            # runs first, outside the lock, then the task. One pool-lock round trip per
-            # task. (A done-callback that blocks until other work has run holds back the
-            # task taken here, as it holds its thread already: done-callbacks, like a
-            # Future's, must not wait for the runtime's work.)
+            # The next task is taken in this same acquisition (one pool-lock round trip per
+            # task), except when a job finished: ``finished`` (the unlocked rest of its
+            # finish: gate, done-callbacks, on_job_end hooks) runs user code, which may wait
+            # for work still queued; a task taken here would be held by this very thread
+            # while another one sits idle. So the thread finishes the job, then comes back.
             if task is None:
                 if pool._alive > pool._size or (pool.closed and not tasks):
                     pool._alive -= 1
@@ -391,6 +390,8 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
                     if tasks and pool._parked:  # e.g. a next task handed back on a shrink
                         pool._waking += 1
                         pool._parked.pop().release()
+                elif finished is not None:
+                    pass  # back for work once the finish has run (see above)
                 elif tasks:
                     task = tasks.popleft()
                     if tasks and pool._parked and not pool._waking:
@@ -423,6 +424,8 @@ def _thread_loop(pool: ThreadPool, started: threading.Event) -> None:
             continue
         if exiting:
             return
+        if task is None:  # a job finished: take the next task in a new acquisition
+            continue
         try:
             task.run()
         except BaseException as exc:  # task.run handles user errors; this is our own fault

@@ -276,6 +276,41 @@ def test_posts_racing_shutdown_all_end_terminal() -> None:
         assert rt.statistics().running == 0
 
 
+@pytest.mark.timeout(60)
+def test_a_done_callback_may_wait_for_work_queued_behind_its_job() -> None:
+    """A pool thread that finishes a job runs its done-callbacks before it takes more work:
+    a callback waiting for a queued job must not hold that job's task on its own thread
+    while another thread is free to run it (the hot path once took the next task in the
+    same step as the finish, and this wait timed out)."""
+    gates = {"a": threading.Event(), "c": threading.Event()}
+
+    def logic(sd: dict, pm: object, ws: object) -> None:
+        gate = gates.get(sd["in"][0]["gate"])
+        if gate is not None:
+            assert gate.wait(JOIN_TIMEOUT)
+
+    flow = new_flow("cbwait")
+    flow.add_routine(make_routine(logic, events=()), "r")
+    seen: list[object] = []
+    called = threading.Event()
+    with running(thread_pool_size=2) as rt:
+        _, job_c = rt.post(flow.flow_id, "r", "in", {"gate": "c"})  # holds one thread
+        _, job_a = rt.post(flow.flow_id, "r", "in", {"gate": "a"})  # holds the other
+        _, job_b = rt.post(flow.flow_id, "r", "in", {"gate": None})  # queued behind both
+
+        def wait_for_b(job: JobContext) -> None:
+            gates["c"].set()  # frees the other thread, which can run b
+            job_b.wait(timeout=10.0)
+            seen.append(job_b.status)
+            called.set()
+
+        job_a.add_done_callback(wait_for_b)  # a is held at its gate: runs in a's finish
+        gates["a"].set()
+        assert called.wait(JOIN_TIMEOUT)
+        assert rt.wait_until_all_jobs_finished(timeout=JOIN_TIMEOUT)
+    assert seen == ["completed"], seen
+
+
 @pytest.mark.timeout(30)
 def test_a_raising_done_callback_is_logged_and_the_job_still_finishes(caplog) -> None:
     """Review bug (issue 15): a done-callback that raised aborted the runtime's finish step,
