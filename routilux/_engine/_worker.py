@@ -161,10 +161,7 @@ class _Worker:
             except SlotQueueFullError:
                 self._trace_full(tr, job, rid, slot_name, q)
                 raise
-            if tr is not None:
-                tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
-                          depth, None, self.state.worker_id)
-            return self._evaluate(plan, slot_name, job)
+            return self._evaluate(plan, slot_name, job, depth)
 
     def deliver_posted(self, plan: _Plan, slot_name: str, data: Any, job: JobContext) -> None:
         """post's fast path: one new job's item into a routine with the built-in immediate
@@ -194,8 +191,15 @@ class _Worker:
             tr.record("slot.full", job.job_id if job else None, rid, slot_name,
                       q.max_length, None, self.state.worker_id)
 
-    def _evaluate(self, plan: _Plan, slot_name: str, job: JobContext | None) -> bool:
-        """Run the policy once for an arrival (the plan's lock held)."""
+    def _evaluate(self, plan: _Plan, slot_name: str, job: JobContext | None,
+                  depth: int | None = None) -> bool:
+        """Run the policy once for an arrival (the plan's lock held).
+
+        ``depth``: the slot's unconsumed items after the arrival's enqueue (None for a
+        re-check, which has no arrival). Traced, the arrival is one event: the policy's
+        ``barrier.wait`` / ``policy.hold`` when it holds, else ``slot.enqueue`` before what
+        the firing records (docs/trace_events.md).
+        """
         rid = plan.rid
         routine = plan.routine
         policy = plan.policy
@@ -231,6 +235,9 @@ class _Worker:
             _reset_activation(token)
             err = _error_text(exc)
             if tr is not None:
+                if depth is not None:
+                    tr.record("slot.enqueue", job.job_id if job else None, rid, slot_name,
+                              depth, None, ws.worker_id)
                 tr.record("task.error", job.job_id if job else None, rid, slot_name, 0.0,
                           f"policy: {err}", ws.worker_id)
             self.handle_error(None, exc, err, is_policy=True, job=job, rid=rid)
@@ -242,6 +249,8 @@ class _Worker:
             raise
         _reset_activation(token)
         job_id = job.job_id if job is not None else None
+        if fire and depth is not None and tr is not None:
+            tr.record("slot.enqueue", job_id, rid, slot_name, depth, None, ws.worker_id)
         if not fire:
             if tr is not None:
                 if ptype == "all_slots_ready":

@@ -1,7 +1,7 @@
 """Barrier misuse: all-slots-ready routines mixing jobs, filling unevenly, starving (``barrier``).
 
 Read from ``barrier.wait`` / ``barrier.release`` events, with the routine's ``slot.enqueue``
-and ``slot.full``. Three problems, each its own finding:
+and ``slot.full`` (an arrival the barrier holds is its ``barrier.wait`` alone). Three problems, each its own finding:
 
 1. *Mixed jobs*: a release joining items of different jobs, when one of those jobs
    delivered to more than one slot of the routine (a fan-out request whose branches got
@@ -95,7 +95,8 @@ def _index(events: Sequence[TraceEvent]) -> _Barriers | None:
             continue
         if e.kind == "slot.full":
             fulls[r].append(e)
-        elif e.kind == "slot.enqueue":
+        elif e.kind == "slot.enqueue" or e.kind == "barrier.wait":
+            # An arrival: a held one records only its barrier.wait (older traces both).
             fed[r].add(str(e.name))
             if e.job_id is not None:
                 job_slots[r][e.job_id].add(str(e.name))

@@ -9,7 +9,7 @@ EVENT_KINDS: dict[str, str] = {
     "job.completed": "a job finished without error; value is its latency in seconds",
     "job.failed": "a job ended in error; value is its latency in seconds, detail the error",
     "job.cancelled": "a job was cancelled; value is its latency in seconds, detail the reason",
-    "slot.enqueue": "a slot received data; value is its unconsumed item count afterwards",
+    "slot.enqueue": "a slot received data and its policy fired; value is its unconsumed item count afterwards (a held arrival is its barrier.wait / policy.hold)",
     "slot.full": "a slot refused an item; value is its max_queue_length",
     "policy.hold": "an activation policy declined to run yet; value is the unconsumed count",
     "barrier.wait": "an all-slots-ready routine waits; detail maps each slot to its count",
