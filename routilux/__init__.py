@@ -16,6 +16,7 @@ pandas or Dask.
 
 from __future__ import annotations
 
+from . import _faces
 from ._engine._pool import WorkerManager, get_worker_manager, reset_worker_manager
 from ._engine._runtime import Runtime, RuntimeStatistics, latest_runtime
 from ._errors import (
@@ -138,16 +139,4 @@ __all__ = [
 ]
 
 
-def _fixup_module_metadata() -> None:
-    """Tracebacks and reprs show ``routilux.Flow``, not ``routilux._model._flow.Flow``."""
-    for name in __all__:
-        obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith("routilux._"):
-            try:
-                obj.__module__ = __name__
-            except (AttributeError, TypeError):
-                pass
-
-
-_fixup_module_metadata()
-del _fixup_module_metadata
+_faces.claim_public_names(globals())

@@ -33,6 +33,7 @@ or found in the trace itself) is not recorded again.
 docs/diagnostics.md has the same in longer form, with examples.
 """
 
+from .. import _faces
 from ._barrier import detect_barrier_misuse as detect_barrier_misuse
 from ._blocking import UNDISPATCHED_SHARE as UNDISPATCHED_SHARE
 from ._blocking import WAITERS_CAP as WAITERS_CAP
@@ -70,13 +71,4 @@ __all__ = [
 ]
 
 
-def _fixup_module_metadata() -> None:
-    """Reprs, pickles and tracebacks show ``routilux.diagnostics.Finding``, as before the split."""
-    for name in __all__:
-        obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith(f"{__name__}._"):
-            obj.__module__ = __name__
-
-
-_fixup_module_metadata()
-del _fixup_module_metadata
+_faces.claim_public_names(globals())

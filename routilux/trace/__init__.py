@@ -97,6 +97,8 @@ __all__ = [
 ]
 
 
+# routilux._faces.claim_public_names does this for the other faces; trace imports nothing
+# of routilux, so it keeps its own four lines.
 def _fixup_module_metadata() -> None:
     """Reprs, tracebacks and pickles name ``routilux.trace.Tracer``, not ``..._tracer.Tracer``."""
     for name in __all__:

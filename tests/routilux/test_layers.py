@@ -4,7 +4,8 @@ An AST walk over every module of the package, counting every import wherever it 
 written (top level, inside functions, under ``if TYPE_CHECKING:``), because a lazy or
 type-only import is still an arrow a reader has to follow. The layers, lowest first:
 
-1. floor: ``_errors``, ``_validate``, ``_singleton``, ``_deadlock`` (import only the floor)
+1. floor: ``_errors``, ``_validate``, ``_singleton``, ``_deadlock``, ``_faces`` (import only
+   the floor)
 2. ``trace`` (imports nothing of routilux)
 3. ``executors``: plug-ins that import only ``executors._base`` (and the floor); the face and
    ``executors._choice`` (names/objects -> an executor) may import the plug-ins
@@ -32,7 +33,8 @@ import routilux
 PACKAGE = Path(routilux.__file__).resolve().parent
 MAX_LINES = 600
 
-FLOOR = {"routilux._errors", "routilux._validate", "routilux._singleton", "routilux._deadlock"}
+FLOOR = {"routilux._errors", "routilux._validate", "routilux._singleton", "routilux._deadlock",
+         "routilux._faces"}
 FACES = {"routilux", "routilux.runtime", "routilux.activation_policies", "routilux.demo"}
 FACE_PACKAGES = ("routilux.core", "routilux.monitoring")
 ANALYSIS = ("routilux.diagnostics", "routilux.tuning", "routilux._lock_order")
